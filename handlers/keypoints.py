@@ -1,0 +1,141 @@
+"""Keypoints -> model input: OpenPose parsing, normalisation and the paper's test-time windows.
+
+Pure numpy; no TorchServe import. A frame is 55 points in this order: OpenPose BODY_25 points
+0-8 and 15-18, then the 21 left-hand points, then the 21 right-hand points. Coordinates are
+pixels of the 256-pixel frame WLASL's poses were extracted on; missing points are (0, 0).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+NUM_POINTS = 55
+BODY_POINTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 17, 18)
+HAND_POINTS = 21
+FRAME_SIZE = 256.0
+NUM_WINDOWS = 4
+
+
+class InputError(ValueError):
+    """A request payload the model cannot use; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _points(values: Any, count: int, what: str, allow_empty: bool) -> np.ndarray:
+    """An OpenPose flat [x, y, c, ...] list -> (count, 2) pixel coordinates."""
+    if values is None or (allow_empty and isinstance(values, list) and not values):
+        return np.zeros((count, 2), dtype=np.float32)
+    if not isinstance(values, list) or len(values) != 3 * count:
+        got = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
+        raise InputError(f"{what} must be a list of {3 * count} numbers (x, y, confidence per point), got {got}")
+    try:
+        array = np.asarray(values, dtype=np.float32).reshape(count, 3)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must contain only numbers") from None
+    if not np.isfinite(array).all():
+        raise InputError(f"{what} contains NaN or infinite values")
+    return array[:, :2]
+
+
+def openpose_frame_points(frame: Any, index: int = 0) -> np.ndarray | None:
+    """One OpenPose frame JSON object -> (55, 2) pixel points of its first person, or None if nobody."""
+    where = f"openpose_frames[{index}]"
+    if not isinstance(frame, dict) or not isinstance(frame.get("people"), list):
+        raise InputError(f"{where} must be an OpenPose frame object with a 'people' list")
+    if not frame["people"]:
+        return None
+    person = frame["people"][0]
+    if not isinstance(person, dict):
+        raise InputError(f"{where}.people[0] must be an object")
+    body = _points(person.get("pose_keypoints_2d"), 25, f"{where}.people[0].pose_keypoints_2d (BODY_25)", False)
+    left = _points(person.get("hand_left_keypoints_2d"), HAND_POINTS, f"{where}.people[0].hand_left_keypoints_2d", True)
+    right = _points(person.get("hand_right_keypoints_2d"), HAND_POINTS, f"{where}.people[0].hand_right_keypoints_2d", True)
+    return np.concatenate([body[list(BODY_POINTS)], left, right])
+
+
+def openpose_to_frames(frames: Sequence[Any]) -> np.ndarray:
+    """OpenPose frames -> (T, 55, 2) pixel points.
+
+    A frame with no person repeats the previous frame; leading frames with no person are dropped
+    (the original data loader had no earlier frame to repeat and skipped them).
+    """
+    if not isinstance(frames, list) or not frames:
+        raise InputError("openpose_frames must be a non-empty list of OpenPose frame objects")
+    points: list[np.ndarray] = []
+    for index, frame in enumerate(frames):
+        found = openpose_frame_points(frame, index)
+        if found is not None:
+            points.append(found)
+        elif points:
+            points.append(points[-1])
+    if not points:
+        raise InputError(f"no person was detected in any of the {len(frames)} OpenPose frames", status=422)
+    return np.stack(points)
+
+
+def normalize(pixels: np.ndarray) -> np.ndarray:
+    """Pixel coordinates of the 256-pixel frame -> the model's range: 2 * (v / 256 - 0.5)."""
+    return (2.0 * (pixels / FRAME_SIZE - 0.5)).astype(np.float32)
+
+
+def window_starts(num_frames: int, num_samples: int, num_windows: int = NUM_WINDOWS) -> list[int] | None:
+    """0-based start of each test window, or None when the clip is short and is padded instead.
+
+    As the paper's evaluation ("k copies"): clips longer than all windows together get consecutive
+    windows centred on the clip; others get windows spread evenly from the first frame.
+    """
+    if num_frames <= num_samples:
+        return None
+    if num_samples * num_windows < num_frames:
+        # Upstream works on 1-based frame numbers 1..T: mid = (1 + T) // 2, first = mid - half.
+        first = (1 + num_frames) // 2 - num_samples * num_windows // 2
+        return [first - 1 + i * num_samples for i in range(num_windows)]
+    stride = (num_frames - num_samples) // (num_windows - 1)
+    return [i * stride for i in range(num_windows)]
+
+
+def frame_indices(num_frames: int, num_samples: int, num_windows: int = NUM_WINDOWS) -> np.ndarray:
+    """(num_windows, num_samples) frame indices; a short clip is padded with its last frame."""
+    starts = window_starts(num_frames, num_samples, num_windows)
+    if starts is None:
+        window = np.minimum(np.arange(num_samples), num_frames - 1)
+        return np.tile(window, (num_windows, 1))
+    return np.stack([np.arange(start, start + num_samples) for start in starts])
+
+
+def frames_to_windows(pixels: np.ndarray, num_samples: int, num_windows: int = NUM_WINDOWS) -> np.ndarray:
+    """(T, 55, 2) pixel points -> (num_windows, 55, 2 * num_samples) model input, x/y interleaved per frame."""
+    picked = normalize(pixels)[frame_indices(len(pixels), num_samples, num_windows)]  # (W, S, 55, 2)
+    return np.ascontiguousarray(picked.transpose(0, 2, 1, 3).reshape(num_windows, NUM_POINTS, 2 * num_samples))
+
+
+def as_float_array(value: Any, what: str) -> np.ndarray:
+    """A nested list (or array) of numbers -> finite float32 array, or InputError naming `what`."""
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a rectangular array of numbers") from None
+    if array.dtype == object or not np.isfinite(array).all():
+        raise InputError(f"{what} contains NaN, infinite or non-numeric values")
+    return array
+
+
+def check_frames(array: np.ndarray, what: str) -> np.ndarray:
+    """Validate a (T, 55, 2) pixel array."""
+    if array.ndim != 3 or array.shape[1:] != (NUM_POINTS, 2) or array.shape[0] < 1:
+        raise InputError(f"{what} must have shape (T, {NUM_POINTS}, 2) with T >= 1, got {tuple(array.shape)}")
+    return array
+
+
+def check_sample(array: np.ndarray, num_samples: int, what: str) -> np.ndarray:
+    """Validate a prepared sample: (55, 2*S) or (W, 55, 2*S) normalised values -> (W, 55, 2*S)."""
+    shape = (NUM_POINTS, 2 * num_samples)
+    if array.ndim == 2 and array.shape == shape:
+        return array[None]
+    if array.ndim == 3 and array.shape[1:] == shape and array.shape[0] >= 1:
+        return array
+    raise InputError(f"{what} must have shape {shape} or (windows, {shape[0]}, {shape[1]}), got {tuple(array.shape)}")

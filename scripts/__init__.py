@@ -1,0 +1,1 @@
+"""Scripts and helpers: build archives, run TorchServe, predict."""

@@ -1,0 +1,105 @@
+"""Build model_store/<variant>.mar for every variant whose weights are found.
+
+Each archive holds the checkpoint, its config.ini (checked against the checkpoint's shapes),
+glosses.txt (derived from WLASL_v0.3.json), the handler package and a model-config.yaml that
+records the checkpoint's sha256 for the worker to verify.
+
+    python -m scripts.build_archives [--variants asl100 asl300] [--version 1.0]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from handlers.labels import glosses_from_wlasl, variant_classes, write_glosses
+from handlers.tgcn_config import ConfigError, read_config
+from handlers.tgcn_model import CheckpointError, build_model, check_shapes, read_state_dict, sha256_file
+from scripts.wlasl_data import REPO, VARIANTS, Weights, data_root, find_weights
+
+
+class BuildError(RuntimeError):
+    """A variant whose archive cannot be built; the message says why."""
+
+
+def stage(variant: str, weights: Weights, data: Path, staging: Path) -> Path:
+    """Check the weights against the config and write the archive's extra files; returns the model config."""
+    config_path = weights.config or REPO / "configs" / f"{variant}.ini"
+    num_classes = variant_classes(variant)
+    try:
+        config = read_config(config_path)
+        check_shapes(read_state_dict(weights.checkpoint), build_model(config, num_classes),
+                     f"{weights.checkpoint} with {config_path}")
+    except (ConfigError, CheckpointError) as exc:
+        raise BuildError(str(exc)) from exc
+    if staging.exists():
+        shutil.rmtree(staging)
+    extra = staging / "extra"
+    package = extra / "handlers"
+    package.mkdir(parents=True)
+    for module in sorted((REPO / "handlers").glob("*.py")):  # the entry handler is added by --handler
+        if module.name == "tgcn_handler.py":
+            continue
+        shutil.copy2(module, package / module.name)
+    shutil.copyfile(config_path, extra / "config.ini")
+    write_glosses(glosses_from_wlasl(data / "WLASL_v0.3.json", num_classes), extra / "glosses.txt")
+    model_config = yaml.safe_load((REPO / "configs" / f"{variant}.yaml").read_text(encoding="utf-8"))
+    model_config.setdefault("handler", {}).update(
+        variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
+    model_config_path = staging / "model-config.yaml"
+    model_config_path.write_text(yaml.safe_dump(model_config, sort_keys=False), encoding="utf-8")
+    return model_config_path
+
+
+def build(variant: str, weights: Weights, data: Path, version: str, export: Path, staging: Path) -> Path:
+    """Stage and archive one variant; returns the .mar path."""
+    model_config = stage(variant, weights, data, staging)
+    archiver = Path(sys.executable).with_name("torch-model-archiver")
+    command = [str(archiver), "--model-name", variant, "--version", version,
+               "--serialized-file", str(weights.checkpoint), "--handler", str(REPO / "handlers" / "tgcn_handler.py"),
+               "--extra-files", str(staging / "extra"), "--config-file", str(model_config),
+               "--export-path", str(export), "--force"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BuildError(f"torch-model-archiver failed: {done.stderr.strip() or done.stdout.strip()}")
+    return export / f"{variant}.mar"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--version", default="1.0", help="archive version (default 1.0)")
+    parser.add_argument("--data", type=Path, default=None, help="WLASL data directory (default: see README)")
+    parser.add_argument("--export-path", type=Path, default=REPO / "model_store")
+    parser.add_argument("--build-dir", type=Path, default=REPO / "build")
+    parser.add_argument("--require", action="store_true", help="fail if a requested variant has no weights")
+    args = parser.parse_args(argv)
+    data = (args.data or data_root()).resolve()
+    args.export_path.mkdir(parents=True, exist_ok=True)
+    built, failed = 0, 0
+    for variant in args.variants:
+        weights = find_weights(data, variant)
+        if weights is None:
+            print(f"skip  {variant}: no checkpoint under {data}/checkpoints/{variant}/ (ckpt.pth or pytorch_model.bin)")
+            failed += args.require
+            continue
+        try:
+            mar = build(variant, weights, data, args.version, args.export_path, args.build_dir / variant)
+        except BuildError as exc:
+            print(f"FAIL  {variant}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        built += 1
+        print(f"built {mar} (version {args.version}) from {weights.checkpoint}")
+    if built == 0 and not failed:
+        print(f"no archive built: no checkpoints found under {data}", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

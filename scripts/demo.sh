@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# End-to-end demo: build the archives, start TorchServe, classify WLASL clip 32162 ("language"),
+# print the top-5 glosses, stop TorchServe. KEEP_RUNNING=1 leaves the server up (make stop ends it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+clip=$($PY -c 'from scripts.wlasl_data import data_root; print(data_root() / "pose" / "32162")')
+
+$PY -m scripts.build_archives
+$PY -m scripts.torchserve_ctl stop >/dev/null
+$PY -m scripts.torchserve_ctl start
+if [ "${KEEP_RUNNING:-0}" != "1" ]; then
+    trap '$PY -m scripts.torchserve_ctl stop' EXIT
+fi
+for model in $($PY -c 'from pathlib import Path; print(" ".join(sorted(p.stem for p in Path("model_store").glob("*.mar"))))'); do
+    $PY -m scripts.predict "$clip" --model "$model" --top-k 5
+done

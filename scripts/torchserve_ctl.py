@@ -1,0 +1,263 @@
+"""Start, wait for and stop a TorchServe instance serving this project's archives.
+
+Each instance lives in its own run directory: launch directory (key_file.json is written there),
+TMPDIR / java.io.tmpdir (TorchServe's pid file and extracted models), logs, the effective
+config.properties and torchserve.pid. Tests run several instances on free loopback ports.
+
+    python -m scripts.torchserve_ctl start [--models asl100 asl300]   # returns when all are READY
+    python -m scripts.torchserve_ctl stop
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from scripts.wlasl_data import REPO
+
+DEFAULT_RUN_DIR = REPO / "run"
+DEFAULT_STORE = REPO / "model_store"
+BASE_CONFIG = REPO / "config.properties"
+
+
+class ServeError(RuntimeError):
+    """TorchServe did not start, a model did not become READY, or it did not stop."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The six ports one TorchServe instance binds."""
+
+    inference: int
+    management: int
+    metrics: int
+    grpc_inference: int
+    grpc_management: int
+    worker: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Six currently free loopback ports (the worker range starts at the last one)."""
+        sockets = [socket.socket() for _ in range(6)]
+        try:
+            for sock in sockets:
+                sock.bind(("127.0.0.1", 0))
+            return cls(*(sock.getsockname()[1] for sock in sockets))
+        finally:
+            for sock in sockets:
+                sock.close()
+
+    def properties(self) -> dict[str, str]:
+        """config.properties entries that move an instance onto these ports."""
+        return {"inference_address": f"http://127.0.0.1:{self.inference}",
+                "management_address": f"http://127.0.0.1:{self.management}",
+                "metrics_address": f"http://127.0.0.1:{self.metrics}",
+                "grpc_inference_port": str(self.grpc_inference),
+                "grpc_management_port": str(self.grpc_management),
+                "initial_worker_port": str(self.worker)}
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """A Java .properties file's key=value lines (comments dropped)."""
+    properties = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, value = line.split("=", 1)
+            properties[key.strip()] = value.strip()
+    return properties
+
+
+class TorchServe:
+    """One TorchServe instance rooted at `run_dir`."""
+
+    def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, model_store: Path = DEFAULT_STORE,
+                 config: Path = BASE_CONFIG, ports: Ports | None = None,
+                 overrides: dict[str, str] | None = None) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        self.model_store = Path(model_store).resolve()
+        self.properties = read_properties(config)
+        self.properties.update(ports.properties() if ports else {})
+        self.properties.update(overrides or {})
+        self.pid_file = self.run_dir / "torchserve.pid"
+        self.log_file = self.run_dir / "torchserve.out"
+
+    @property
+    def inference_url(self) -> str:
+        return self.properties["inference_address"]
+
+    @property
+    def management_url(self) -> str:
+        return self.properties["management_address"]
+
+    @property
+    def metrics_url(self) -> str:
+        return self.properties["metrics_address"]
+
+    @property
+    def key_file(self) -> Path:
+        return self.run_dir / "key_file.json"
+
+    def keys(self) -> dict[str, str]:
+        """The current tokens: {"management", "inference", "API"}."""
+        data = json.loads(self.key_file.read_text(encoding="utf-8"))
+        return {name: entry["key"] for name, entry in data.items()}
+
+    def headers(self, kind: str = "inference") -> dict[str, str]:
+        """Authorization header for the inference or management API."""
+        return {"Authorization": f"Bearer {self.keys()[kind]}"}
+
+    def pid(self) -> int | None:
+        """The process-group id of a running instance, if any."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.killpg(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return None
+
+    def start(self, models: list[str] | None = None, timeout: float = 180.0) -> None:
+        """Start TorchServe with `models` (default: every .mar in the store) and wait until all are READY."""
+        if self.pid() is not None:
+            raise ServeError(f"TorchServe already runs from {self.run_dir} (pid {self.pid()}); stop it first")
+        models = models or sorted(path.stem for path in self.model_store.glob("*.mar"))
+        if not models:
+            raise ServeError(f"no archives in {self.model_store}: build them first (make archives)")
+        missing = [name for name in models if not (self.model_store / f"{name}.mar").is_file()]
+        if missing:
+            raise ServeError(f"not in {self.model_store}: {', '.join(m + '.mar' for m in missing)}")
+        tmp = self.run_dir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.key_file.unlink(missing_ok=True)
+        config = self.run_dir / "config.properties"
+        config.write_text("".join(f"{k}={v}\n" for k, v in self.properties.items()), encoding="utf-8")
+        env = dict(os.environ, TMPDIR=str(tmp), TEMP=str(tmp), LOG_LOCATION=str(self.run_dir / "logs"),
+                   METRICS_LOCATION=str(self.run_dir / "logs"),
+                   JAVA_TOOL_OPTIONS=f"-Djava.io.tmpdir={tmp}")
+        command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
+                   "--model-store", str(self.model_store), "--ts-config", str(config),
+                   "--models", *(f"{name}={name}.mar" for name in models)]
+        with open(self.log_file, "wb") as log:
+            process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid_file.write_text(str(process.pid))
+        try:
+            self.wait_ready(models, timeout, process)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, models: list[str], timeout: float, process: subprocess.Popen | None = None) -> None:
+        """Poll the management API until every model has a READY worker; fail fast on load errors."""
+        deadline = time.monotonic() + timeout
+        pending = list(models)
+        while pending:
+            if process is not None and process.poll() is not None:
+                raise ServeError(f"TorchServe exited with code {process.returncode}:\n{self.log_tail()}")
+            failure = self.load_failure(pending)
+            if failure:
+                raise ServeError(failure)
+            if time.monotonic() > deadline:
+                raise ServeError(f"not READY after {timeout:.0f} s: {', '.join(pending)}\n{self.log_tail()}")
+            pending = [name for name in pending if not self.is_ready(name)]
+            if pending:
+                time.sleep(0.25)
+
+    def is_ready(self, model: str) -> bool:
+        """Whether the model's default version has a READY worker."""
+        try:
+            response = requests.get(f"{self.management_url}/models/{model}", headers=self.headers("management"),
+                                    timeout=5)
+        except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
+            return False
+        if response.status_code != 200:
+            return False
+        return any(worker.get("status") == "READY" for version in response.json()
+                   for worker in version.get("workers", []))
+
+    def load_failure(self, models: list[str]) -> str | None:
+        """The handler's load error for one of `models`, read from the worker log, if any."""
+        log = self.run_dir / "logs" / "model_log.log"
+        if not log.is_file():
+            return None
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        for name in models:
+            tag = f"-{name}_"
+            own = [line for line in lines if tag in line]
+            if any("Backend worker process died" in line or "Traceback" in line for line in own):
+                errors = [line.split("MODEL_LOG - ", 1)[-1] for line in own if "Error" in line or "error" in line]
+                detail = "\n".join(errors[-5:]) or "\n".join(own[-10:])
+                return f"model {name} failed to load:\n{detail}"
+        return None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of TorchServe's own output and log."""
+        parts = []
+        for path in (self.log_file, self.run_dir / "logs" / "ts_log.log"):
+            if path.is_file():
+                parts.append("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+        return "\n".join(parts)
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """SIGTERM the instance's process group and wait until every process in it has exited."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        self.key_file.unlink(missing_ok=True)
+        return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Start or stop TorchServe with this project's archives.")
+    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
+    parser.add_argument("--model-store", type=Path, default=DEFAULT_STORE)
+    parser.add_argument("--config", type=Path, default=BASE_CONFIG)
+    parser.add_argument("--models", nargs="+", help="archive names (default: every .mar in the store)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for READY workers")
+    args = parser.parse_args(argv)
+    server = TorchServe(args.run_dir, args.model_store, args.config)
+    if args.action == "start":
+        try:
+            server.start(args.models, args.timeout)
+        except ServeError as exc:
+            print(f"TorchServe did not start: {exc}", file=sys.stderr)
+            return 1
+        print(f"TorchServe is READY (pid {server.pid()}): inference {server.inference_url}, "
+              f"management {server.management_url}; tokens in {server.key_file}")
+    elif args.action == "stop":
+        print("TorchServe stopped." if server.stop() else "TorchServe is not running.")
+    else:
+        pid = server.pid()
+        print(f"TorchServe runs (pid {pid})" if pid else "TorchServe is not running.")
+        return 0 if pid else 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
