@@ -6,7 +6,6 @@ sha256, which is verified before the weights are loaded.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -94,9 +93,11 @@ class TGCNHandler(BaseHandler):
         return [next(predictions) if isinstance(item, Decoded) else item for item in items]
 
     @timed_step(POSTPROCESS_TIME)
-    def postprocess(self, results: list[Prediction | InputError]) -> list[str]:
-        """Averaged logits -> top-k JSON text (text, not bytes, so TorchServe's KServe envelope can wrap
-        it too); an InputError -> its own 4xx status and message."""
+    def postprocess(self, results: list[Prediction | InputError]) -> list[dict[str, Any]]:
+        """Averaged logits -> top-k answer; an InputError -> its own 4xx status and message.
+
+        Answers are dicts: TorchServe sends each as JSON, and its KServe envelope nests them in "predictions".
+        """
         responses = []
         for idx, result in enumerate(results):
             self.context.set_response_content_type(idx, JSON)
@@ -106,7 +107,7 @@ class TGCNHandler(BaseHandler):
             else:
                 body = self.top_k(result)
                 self.metrics.top1(body["top_k"][0]["probability"])
-            responses.append(json.dumps(body))
+            responses.append(body)
         rejected = sum(isinstance(result, InputError) for result in results)
         logger.info("batch of %d request(s), %d rejected", len(results), rejected)
         return responses

@@ -36,5 +36,4 @@ def open_handler(mar: Path, workdir: Path, gpu_id: int | None = None, batch_size
 def classify(handler: TGCNHandler, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One batch of request bodies -> their JSON answers (an error answer holds "error" and "status")."""
     handler.context.request_processor = [RequestProcessor({}) for _ in bodies]
-    answers = handler.postprocess(handler.inference(handler.preprocess([{"body": body} for body in bodies])))
-    return [json.loads(answer) for answer in answers]
+    return handler.postprocess(handler.inference(handler.preprocess([{"body": body} for body in bodies])))
