@@ -10,7 +10,7 @@ import pytest
 import requests
 import yaml
 
-from scripts import k8s_validate, kserve_pack
+from scripts import capacity, k8s_validate, kserve_pack
 from scripts.torchserve_ctl import Ports, TorchServe, read_properties
 from scripts.wlasl_data import REPO
 
@@ -139,6 +139,8 @@ def test_packed_layout_serves_kserve_v1_requests(packed: Path, clip_frames: list
                         ports=Ports.free(), overrides={"metrics_config": str(packed / "config" / "metrics.yaml")})
     server.start(["asl100"], timeout=180)
     try:
+        ping = requests.get(f"{server.inference_url}/ping", timeout=10)  # the probes' target; no token in the pod
+        assert ping.status_code == 200 and ping.json()["status"] == "Healthy"
         body = {"instances": [{"data": {"openpose_frames": clip_frames, "top_k": 3}}]}
         response = requests.post(f"{server.inference_url}/v1/models/asl100:predict", json=body, timeout=60)
         assert response.status_code == 200, response.text
@@ -150,3 +152,9 @@ def test_packed_layout_serves_kserve_v1_requests(packed: Path, clip_frames: list
         assert bad.status_code == 400 and "top_k must be" in bad.json()["predictions"][0]["error"]
     finally:
         assert server.stop()
+
+
+def test_replicas_for_a_target_rate() -> None:
+    assert capacity.replicas_needed(100, 45.0, 0.7) == 4
+    assert capacity.replicas_needed(2000, 45.0, 0.7) == 64
+    assert capacity.replicas_needed(1, 45.0, 0.7) == 1
