@@ -27,3 +27,11 @@ test: setup
 
 clean: stop
 	rm -rf build run model_store/*.mar
+
+# Deploying at scale (docs/deploying-at-scale.md): validate the manifests, pack the KServe layout.
+.PHONY: k8s-validate kserve-layout
+k8s-validate: setup
+	$(PY) -m scripts.k8s_validate configs/k8s/*.yaml
+
+kserve-layout: archives
+	$(PY) -m scripts.kserve_pack --out build/kserve

@@ -6,7 +6,6 @@ sha256, which is verified before the weights are loaded.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,11 @@ import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
+from handlers.device import select_device
 from handlers.keypoints import InputError
 from handlers.labels import read_glosses
+from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
+                              timed_step)
 from handlers.payload import Decoded, Limits, Prediction, decode_request
 from handlers.tgcn_config import read_config
 from handlers.tgcn_model import load_model
@@ -50,7 +52,9 @@ class TGCNHandler(BaseHandler):
         config = read_config(model_dir / "config.ini")
         num_classes = int(settings["num_classes"])
         weights = model_dir / context.manifest["model"]["serializedFile"]
-        self.model = load_model(weights, config, num_classes, expected_sha256=settings["checkpoint_sha256"])
+        self.device = select_device(context.system_properties)
+        self.model = load_model(weights, config, num_classes, expected_sha256=settings["checkpoint_sha256"]).to(self.device)
+        self.metrics = HandlerMetrics(context.metrics)
         self.glosses = read_glosses(model_dir / "glosses.txt", num_classes)
         self.limits = Limits(num_samples=config.num_samples, num_classes=num_classes,
                              default_top_k=int(settings.get("default_top_k", 5)),
@@ -59,10 +63,11 @@ class TGCNHandler(BaseHandler):
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context
         self.initialized = True
-        logger.info("loaded %s v%s (%s, %d classes, hidden %d, %d stages) from %s",
+        logger.info("loaded %s v%s (%s, %d classes, hidden %d, %d stages) from %s on %s",
                     self.model_name, self.model_version, settings["variant"], num_classes,
-                    config.hidden_size, config.num_stages, weights.name)
+                    config.hidden_size, config.num_stages, weights.name, self.device)
 
+    @timed_step(PREPROCESS_TIME)
     def preprocess(self, data: list[dict[str, Any]]) -> list[Decoded | InputError]:
         """Decode every request of the batch; a bad one becomes its own InputError."""
         items: list[Decoded | InputError] = []
@@ -71,22 +76,28 @@ class TGCNHandler(BaseHandler):
                 items.append(decode_request(request_body(row), self.limits))
             except InputError as error:
                 items.append(error)
+        self.metrics.batch([item.kind if isinstance(item, Decoded) else REJECTED for item in items])
         return items
 
+    @timed_step(INFERENCE_TIME)
     def inference(self, items: list[Decoded | InputError], *args: Any, **kwargs: Any) -> list[Prediction | InputError]:
         """Run all windows of the valid requests in one forward pass; average each request's window logits."""
         valid = [item for item in items if isinstance(item, Decoded)]
         if not valid:
             return list(items)
-        windows = torch.from_numpy(np.concatenate([item.windows for item in valid]))
+        windows = torch.from_numpy(np.concatenate([item.windows for item in valid])).to(self.device)
         with torch.inference_mode():
-            logits = self.model(windows)
+            logits = self.model(windows).cpu()
         chunks = torch.split(logits, [len(item.windows) for item in valid])
         predictions = iter(Prediction(chunk.mean(dim=0), item.top_k) for chunk, item in zip(chunks, valid))
         return [next(predictions) if isinstance(item, Decoded) else item for item in items]
 
-    def postprocess(self, results: list[Prediction | InputError]) -> list[bytes]:
-        """Averaged logits -> top-k JSON; an InputError -> its own 4xx status and message."""
+    @timed_step(POSTPROCESS_TIME)
+    def postprocess(self, results: list[Prediction | InputError]) -> list[dict[str, Any]]:
+        """Averaged logits -> top-k answer; an InputError -> its own 4xx status and message.
+
+        Answers are dicts: TorchServe sends each as JSON, and its KServe envelope nests them in "predictions".
+        """
         responses = []
         for idx, result in enumerate(results):
             self.context.set_response_content_type(idx, JSON)
@@ -95,7 +106,8 @@ class TGCNHandler(BaseHandler):
                 body = {"error": str(result), "status": result.status}
             else:
                 body = self.top_k(result)
-            responses.append(json.dumps(body).encode("utf-8"))
+                self.metrics.top1(body["top_k"][0]["probability"])
+            responses.append(body)
         rejected = sum(isinstance(result, InputError) for result in results)
         logger.info("batch of %d request(s), %d rejected", len(results), rejected)
         return responses

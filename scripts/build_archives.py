@@ -9,6 +9,7 @@ records the checkpoint's sha256 for the worker to verify.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def build(variant: str, weights: Weights, data: Path, version: str, export: Path
                "--serialized-file", str(weights.checkpoint), "--handler", str(REPO / "handlers" / "tgcn_handler.py"),
                "--extra-files", str(staging / "extra"), "--config-file", str(model_config),
                "--export-path", str(export), "--force"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    # The archiver stages files in $TMPDIR/<model-name>: a private TMPDIR keeps concurrent builds apart.
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(staging)))
     if done.returncode != 0:
         raise BuildError(f"torch-model-archiver failed: {done.stderr.strip() or done.stdout.strip()}")
     return export / f"{variant}.mar"

@@ -88,6 +88,8 @@ class TorchServe:
         self.properties = read_properties(config)
         self.properties.update(ports.properties() if ports else {})
         self.properties.update(overrides or {})
+        if "metrics_config" in self.properties:  # relative to the config file, as the instance runs elsewhere
+            self.properties["metrics_config"] = str(Path(config).resolve().parent / self.properties["metrics_config"])
         self.pid_file = self.run_dir / "torchserve.pid"
         self.log_file = self.run_dir / "torchserve.out"
 
@@ -113,7 +115,9 @@ class TorchServe:
         return {name: entry["key"] for name, entry in data.items()}
 
     def headers(self, kind: str = "inference") -> dict[str, str]:
-        """Authorization header for the inference or management API."""
+        """Authorization header for the inference or management API (none when tokens are off)."""
+        if self.properties.get("disable_token_authorization") == "true":
+            return {}
         return {"Authorization": f"Bearer {self.keys()[kind]}"}
 
     def pid(self) -> int | None:

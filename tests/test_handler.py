@@ -39,7 +39,7 @@ def handler(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> TGCN
 
 def run(handler: TGCNHandler, rows: list[dict]) -> list[bytes]:
     handler.context.request_processor = [RequestProcessor({}) for _ in rows]
-    return handler.postprocess(handler.inference(handler.preprocess(rows)))
+    return [json.dumps(answer) for answer in handler.postprocess(handler.inference(handler.preprocess(rows)))]
 
 
 def test_initialize_reads_archive(handler: TGCNHandler) -> None:

@@ -1,0 +1,39 @@
+"""Run an archive's handler in this process as a TorchServe worker would, without a server.
+
+The archive is unpacked into a work directory and the handler is initialised from it with the
+worker's Context (on `cuda:<gpu_id>` when a GPU id is given and CUDA is usable).
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ts.context import Context, RequestProcessor
+
+from handlers.tgcn_handler import TGCNHandler
+
+TS_VERSION = "0.12.0"
+
+
+def open_handler(mar: Path, workdir: Path, gpu_id: int | None = None, batch_size: int = 8) -> TGCNHandler:
+    """Unpack `mar` into `workdir` and return its initialised handler."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(mar) as archive:
+        archive.extractall(workdir)
+    manifest = json.loads((workdir / "MAR-INF" / "MANIFEST.json").read_text(encoding="utf-8"))
+    config_file = manifest["model"].get("configFile")
+    model_config = yaml.safe_load((workdir / config_file).read_text(encoding="utf-8")) if config_file else None
+    context = Context(manifest["model"]["modelName"], str(workdir), manifest, batch_size, gpu_id, TS_VERSION,
+                      model_yaml_config=model_config)
+    handler = TGCNHandler()
+    handler.initialize(context)
+    return handler
+
+
+def classify(handler: TGCNHandler, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One batch of request bodies -> their JSON answers (an error answer holds "error" and "status")."""
+    handler.context.request_processor = [RequestProcessor({}) for _ in bodies]
+    return handler.postprocess(handler.inference(handler.preprocess([{"body": body} for body in bodies])))
