@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
+from handlers.envelopes import NATIVE, error_body, unwrap, wrap
 from handlers.keypoints import InputError
 from handlers.labels import read_glosses
 from handlers.payload import Decoded, Limits, Prediction, decode_request
@@ -37,6 +38,8 @@ def request_body(row: dict[str, Any]) -> Any:
 
 class TGCNHandler(BaseHandler):
     """initialize -> preprocess (decode each request) -> inference (one batched forward) -> postprocess."""
+
+    protocol = NATIVE  # set per batch by preprocess: native, or the KServe envelope the rows came in
 
     def initialize(self, context: Any) -> None:
         """Build the model from the archive's config.ini and load its verified weights."""
@@ -63,12 +66,18 @@ class TGCNHandler(BaseHandler):
                     self.model_name, self.model_version, settings["variant"], num_classes,
                     config.hidden_size, config.num_stages, weights.name)
 
-    def preprocess(self, data: list[dict[str, Any]]) -> list[Decoded | InputError]:
-        """Decode every request of the batch; a bad one becomes its own InputError."""
+    def preprocess(self, data: list[Any]) -> list[Decoded | InputError]:
+        """Decode every request of the batch (or every instance/sample under a KServe envelope);
+        a bad one becomes its own InputError."""
+        unwrapped = unwrap(data, request_body)
+        self.protocol = unwrapped.protocol
         items: list[Decoded | InputError] = []
-        for row in data:
+        for body in unwrapped.bodies:
+            if isinstance(body, InputError):
+                items.append(body)
+                continue
             try:
-                items.append(decode_request(request_body(row), self.limits))
+                items.append(decode_request(body, self.limits))
             except InputError as error:
                 items.append(error)
         return items
@@ -85,14 +94,18 @@ class TGCNHandler(BaseHandler):
         predictions = iter(Prediction(chunk.mean(dim=0), item.top_k) for chunk, item in zip(chunks, valid))
         return [next(predictions) if isinstance(item, Decoded) else item for item in items]
 
-    def postprocess(self, results: list[Prediction | InputError]) -> list[bytes]:
+    def postprocess(self, results: list[Prediction | InputError]) -> list[Any]:
         """Averaged logits -> top-k JSON; an InputError -> its own 4xx status and message."""
+        if self.protocol != NATIVE:
+            self.context.set_response_content_type(0, JSON)
+            return wrap(self.protocol, [r if isinstance(r, InputError) else self.top_k(r) for r in results],
+                        self.context)
         responses = []
         for idx, result in enumerate(results):
             self.context.set_response_content_type(idx, JSON)
             if isinstance(result, InputError):
                 self.context.set_response_status(result.status, str(result), idx=idx)
-                body = {"error": str(result), "status": result.status}
+                body = error_body(result)
             else:
                 body = self.top_k(result)
             responses.append(json.dumps(body).encode("utf-8"))

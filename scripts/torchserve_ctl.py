@@ -77,6 +77,12 @@ def read_properties(path: Path) -> dict[str, str]:
     return properties
 
 
+def default_models(store: Path) -> list[str]:
+    """The store's archives, less later versions shipped beside them (`<name>-<version>.mar`, scripts/lifecycle.py)."""
+    stems = sorted(path.stem for path in store.glob("*.mar"))
+    return [stem for stem in stems if not any(stem.startswith(f"{other}-") for other in stems)]
+
+
 class TorchServe:
     """One TorchServe instance rooted at `run_dir`."""
 
@@ -129,7 +135,7 @@ class TorchServe:
         """Start TorchServe with `models` (default: every .mar in the store) and wait until all are READY."""
         if self.pid() is not None:
             raise ServeError(f"TorchServe already runs from {self.run_dir} (pid {self.pid()}); stop it first")
-        models = models or sorted(path.stem for path in self.model_store.glob("*.mar"))
+        models = models or default_models(self.model_store)
         if not models:
             raise ServeError(f"no archives in {self.model_store}: build them first (make archives)")
         missing = [name for name in models if not (self.model_store / f"{name}.mar").is_file()]
@@ -240,8 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=BASE_CONFIG)
     parser.add_argument("--models", nargs="+", help="archive names (default: every .mar in the store)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for READY workers")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config.properties entry for this start (e.g. service_envelope=kservev2)")
     args = parser.parse_args(argv)
-    server = TorchServe(args.run_dir, args.model_store, args.config)
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes KEY=VALUE")
+    overrides = dict(item.split("=", 1) for item in args.set)
+    server = TorchServe(args.run_dir, args.model_store, args.config, overrides=overrides)
     if args.action == "start":
         try:
             server.start(args.models, args.timeout)
