@@ -27,6 +27,9 @@ from scripts.wlasl_data import REPO
 DEFAULT_RUN_DIR = REPO / "run"
 DEFAULT_STORE = REPO / "model_store"
 BASE_CONFIG = REPO / "config.properties"
+# TorchServe's stock KServe envelopes answer only the first request of a batch (the others fail with
+# 503), so under them every model is registered with batch size 1 instead of its archive's batchSize.
+UNBATCHED_ENVELOPES = ("kserve", "kservev2")
 
 
 class ServeError(RuntimeError):
@@ -150,17 +153,43 @@ class TorchServe:
                    METRICS_LOCATION=str(self.run_dir / "logs"),
                    JAVA_TOOL_OPTIONS=f"-Djava.io.tmpdir={tmp}")
         command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
-                   "--model-store", str(self.model_store), "--ts-config", str(config),
-                   "--models", *(f"{name}={name}.mar" for name in models)]
+                   "--model-store", str(self.model_store), "--ts-config", str(config)]
+        unbatched = self.properties.get("service_envelope") in UNBATCHED_ENVELOPES
+        if not unbatched:
+            command += ["--models", *(f"{name}={name}.mar" for name in models)]
         with open(self.log_file, "wb") as log:
             process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid_file.write_text(str(process.pid))
         try:
+            if unbatched:
+                self.register_unbatched(models, timeout, process)
             self.wait_ready(models, timeout, process)
         except BaseException:
             self.stop()
             raise
+
+    def register_unbatched(self, models: list[str], timeout: float, process: subprocess.Popen) -> None:
+        """Register `models` from the store with batch size 1, once the management API answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise ServeError(f"TorchServe exited with code {process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.management_url}/models", headers=self.headers("management"),
+                                timeout=5).status_code == 200:
+                    break
+            except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServeError(f"management API not up after {timeout:.0f} s\n{self.log_tail()}")
+            time.sleep(0.25)
+        for name in models:
+            response = requests.post(f"{self.management_url}/models", headers=self.headers("management"),
+                                     params={"url": f"{name}.mar", "batch_size": 1, "synchronous": "true"},
+                                     timeout=max(1.0, deadline - time.monotonic()))
+            if response.status_code != 200:
+                raise ServeError(f"registering {name}.mar failed ({response.status_code}): {response.text}")
 
     def wait_ready(self, models: list[str], timeout: float, process: subprocess.Popen | None = None) -> None:
         """Poll the management API until every model has a READY worker; fail fast on load errors."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +93,15 @@ def test_rows_are_attributed_to_the_envelope_that_made_them() -> None:
     assert [protocol_of(rows) for rows in ([{"body": {}}], [{}], [{"file": b"x"}])] == ["native"] * 3
     assert [protocol_of(rows) for rows in ([{"sample": []}], [[0.0]], None, [{"top_k": 3}])] == ["kserve"] * 4
     assert protocol_of([tensor]) == "kservev2"
+
+
+def test_concurrent_requests_are_all_answered(kserve: dict[str, Endpoint], samples: np.ndarray) -> None:
+    """The stock envelopes answer only a batch's first request, so KServe instances run batch size 1."""
+    calls = [lambda: kserve_client.v1_predict(kserve["kserve"], "asl100", [samples[0].tolist()])[0],
+             lambda: kserve_client.v2_infer(kserve["kservev2"], "asl100", samples[0])[0],
+             lambda: kserve_client.v2_infer_grpc(kserve["kservev2"], "asl100", samples[0])[0]] * 4
+    with ThreadPoolExecutor(len(calls)) as pool:
+        answers = list(pool.map(lambda call: call(), calls))
+    assert len({answer["top_k"][0]["index"] for answer in answers}) == 1
+    for endpoint in kserve.values():
+        assert [entry["batchSize"] for entry in HttpClient(endpoint).describe("asl100")] == [1]
