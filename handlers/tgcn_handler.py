@@ -15,6 +15,7 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from handlers.device import select_device
+from handlers.envelopes import NATIVE, error_body, unwrap, wrap
 from handlers.keypoints import InputError
 from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
@@ -39,6 +40,8 @@ def request_body(row: dict[str, Any]) -> Any:
 
 class TGCNHandler(BaseHandler):
     """initialize -> preprocess (decode each request) -> inference (one batched forward) -> postprocess."""
+
+    protocol = NATIVE  # set per batch by preprocess: native, or the KServe envelope the rows came in
 
     def initialize(self, context: Any) -> None:
         """Build the model from the archive's config.ini and load its verified weights."""
@@ -68,12 +71,18 @@ class TGCNHandler(BaseHandler):
                     config.hidden_size, config.num_stages, weights.name, self.device)
 
     @timed_step(PREPROCESS_TIME)
-    def preprocess(self, data: list[dict[str, Any]]) -> list[Decoded | InputError]:
-        """Decode every request of the batch; a bad one becomes its own InputError."""
+    def preprocess(self, data: list[Any]) -> list[Decoded | InputError]:
+        """Decode every request of the batch (or every instance/sample under a KServe envelope);
+        a bad one becomes its own InputError."""
+        unwrapped = unwrap(data, request_body)
+        self.protocol = unwrapped.protocol
         items: list[Decoded | InputError] = []
-        for row in data:
+        for body in unwrapped.bodies:
+            if isinstance(body, InputError):
+                items.append(body)
+                continue
             try:
-                items.append(decode_request(request_body(row), self.limits))
+                items.append(decode_request(body, self.limits))
             except InputError as error:
                 items.append(error)
         self.metrics.batch([item.kind if isinstance(item, Decoded) else REJECTED for item in items])
@@ -93,17 +102,22 @@ class TGCNHandler(BaseHandler):
         return [next(predictions) if isinstance(item, Decoded) else item for item in items]
 
     @timed_step(POSTPROCESS_TIME)
-    def postprocess(self, results: list[Prediction | InputError]) -> list[dict[str, Any]]:
+    def postprocess(self, results: list[Prediction | InputError]) -> list[Any]:
         """Averaged logits -> top-k answer; an InputError -> its own 4xx status and message.
 
-        Answers are dicts: TorchServe sends each as JSON, and its KServe envelope nests them in "predictions".
+        Native answers are dicts, which TorchServe sends as JSON; under a KServe envelope the
+        answers are wrapped for the envelope by handlers/envelopes.py.
         """
+        if self.protocol != NATIVE:
+            self.context.set_response_content_type(0, JSON)
+            return wrap(self.protocol, [r if isinstance(r, InputError) else self.top_k(r) for r in results],
+                        self.context)
         responses = []
         for idx, result in enumerate(results):
             self.context.set_response_content_type(idx, JSON)
             if isinstance(result, InputError):
                 self.context.set_response_status(result.status, str(result), idx=idx)
-                body = {"error": str(result), "status": result.status}
+                body = error_body(result)
             else:
                 body = self.top_k(result)
                 self.metrics.top1(body["top_k"][0]["probability"])

@@ -12,6 +12,6 @@ $PY -m scripts.torchserve_ctl start
 if [ "${KEEP_RUNNING:-0}" != "1" ]; then
     trap '$PY -m scripts.torchserve_ctl stop' EXIT
 fi
-for model in $($PY -c 'from pathlib import Path; print(" ".join(sorted(p.stem for p in Path("model_store").glob("*.mar"))))'); do
+for model in $($PY -c 'from pathlib import Path; from scripts.torchserve_ctl import default_models; print(" ".join(default_models(Path("model_store"))))'); do
     $PY -m scripts.predict "$clip" --model "$model" --top-k 5
 done

@@ -28,3 +28,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "$wanted" > "$stamp"
 fi
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, ts; print("torch", torch.__version__, "torchserve", ts.__version__)'))"
+
+# gRPC stubs from the protos in the installed TorchServe jar, into build/grpc/ (git-ignored).
+.venv/bin/python -m scripts.grpc_stubs

@@ -27,6 +27,9 @@ from scripts.wlasl_data import REPO
 DEFAULT_RUN_DIR = REPO / "run"
 DEFAULT_STORE = REPO / "model_store"
 BASE_CONFIG = REPO / "config.properties"
+# TorchServe's stock KServe envelopes answer only the first request of a batch (the others fail with
+# 503), so under them every model is registered with batch size 1 instead of its archive's batchSize.
+UNBATCHED_ENVELOPES = ("kserve", "kservev2")
 
 
 class ServeError(RuntimeError):
@@ -75,6 +78,12 @@ def read_properties(path: Path) -> dict[str, str]:
             key, value = line.split("=", 1)
             properties[key.strip()] = value.strip()
     return properties
+
+
+def default_models(store: Path) -> list[str]:
+    """The store's archives, less later versions shipped beside them (`<name>-<version>.mar`, scripts/lifecycle.py)."""
+    stems = sorted(path.stem for path in store.glob("*.mar"))
+    return [stem for stem in stems if not any(stem.startswith(f"{other}-") for other in stems)]
 
 
 class TorchServe:
@@ -133,7 +142,7 @@ class TorchServe:
         """Start TorchServe with `models` (default: every .mar in the store) and wait until all are READY."""
         if self.pid() is not None:
             raise ServeError(f"TorchServe already runs from {self.run_dir} (pid {self.pid()}); stop it first")
-        models = models or sorted(path.stem for path in self.model_store.glob("*.mar"))
+        models = models or default_models(self.model_store)
         if not models:
             raise ServeError(f"no archives in {self.model_store}: build them first (make archives)")
         missing = [name for name in models if not (self.model_store / f"{name}.mar").is_file()]
@@ -148,17 +157,43 @@ class TorchServe:
                    METRICS_LOCATION=str(self.run_dir / "logs"),
                    JAVA_TOOL_OPTIONS=f"-Djava.io.tmpdir={tmp}")
         command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
-                   "--model-store", str(self.model_store), "--ts-config", str(config),
-                   "--models", *(f"{name}={name}.mar" for name in models)]
+                   "--model-store", str(self.model_store), "--ts-config", str(config)]
+        unbatched = self.properties.get("service_envelope") in UNBATCHED_ENVELOPES
+        if not unbatched:
+            command += ["--models", *(f"{name}={name}.mar" for name in models)]
         with open(self.log_file, "wb") as log:
             process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid_file.write_text(str(process.pid))
         try:
+            if unbatched:
+                self.register_unbatched(models, timeout, process)
             self.wait_ready(models, timeout, process)
         except BaseException:
             self.stop()
             raise
+
+    def register_unbatched(self, models: list[str], timeout: float, process: subprocess.Popen) -> None:
+        """Register `models` from the store with batch size 1, once the management API answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise ServeError(f"TorchServe exited with code {process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.management_url}/models", headers=self.headers("management"),
+                                timeout=5).status_code == 200:
+                    break
+            except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServeError(f"management API not up after {timeout:.0f} s\n{self.log_tail()}")
+            time.sleep(0.25)
+        for name in models:
+            response = requests.post(f"{self.management_url}/models", headers=self.headers("management"),
+                                     params={"url": f"{name}.mar", "batch_size": 1, "synchronous": "true"},
+                                     timeout=max(1.0, deadline - time.monotonic()))
+            if response.status_code != 200:
+                raise ServeError(f"registering {name}.mar failed ({response.status_code}): {response.text}")
 
     def wait_ready(self, models: list[str], timeout: float, process: subprocess.Popen | None = None) -> None:
         """Poll the management API until every model has a READY worker; fail fast on load errors."""
@@ -244,8 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=BASE_CONFIG)
     parser.add_argument("--models", nargs="+", help="archive names (default: every .mar in the store)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for READY workers")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config.properties entry for this start (e.g. service_envelope=kservev2)")
     args = parser.parse_args(argv)
-    server = TorchServe(args.run_dir, args.model_store, args.config)
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes KEY=VALUE")
+    overrides = dict(item.split("=", 1) for item in args.set)
+    server = TorchServe(args.run_dir, args.model_store, args.config, overrides=overrides)
     if args.action == "start":
         try:
             server.start(args.models, args.timeout)
