@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from scripts.predict import load_input
+from scripts.client import load_input
 from scripts.torchserve_ctl import DEFAULT_STORE, Ports, TorchServe
 from scripts.wlasl_data import data_root
 

@@ -16,7 +16,7 @@ import json
 import re
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from handlers.labels import glosses_from_wlasl, variant_classes
 from scripts import inprocess
-from scripts.predict import ClientError, predict, read_token
+from scripts.client import ClientError, Endpoint, HttpClient, read_token
 from scripts.torchserve_ctl import DEFAULT_RUN_DIR, DEFAULT_STORE
 from scripts.wlasl_data import data_root
 
@@ -126,11 +126,13 @@ def in_process(archive: Path, workdir: Path) -> Classifier:
     return lambda body: inprocess.classify(handler, [body])[0]
 
 
-def through_server(url: str, model: str, token: str) -> Classifier:
+def through_server(endpoint: Endpoint, model: str) -> Classifier:
     """A classifier sending each video to a running TorchServe."""
+    client = HttpClient(endpoint, timeout=120)
+
     def classify(body: dict[str, Any]) -> dict[str, Any]:
         try:
-            return predict(url, model, body, token, timeout=120)
+            return client.predict(model, body)
         except ClientError as exc:
             return {"error": str(exc)}
     return classify
@@ -160,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tgcn-eval-") as workdir:
         if args.url:
             try:
-                classify = through_server(args.url, args.variant, read_token(args.key_file))
+                read_token(args.key_file)
+                endpoint = replace(Endpoint.from_config(key_file=args.key_file), inference_url=args.url)
+                classify = through_server(endpoint, args.variant)
             except ClientError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1

@@ -21,7 +21,7 @@ import torch
 
 from handlers.tgcn_handler import TGCNHandler
 from scripts import inprocess
-from scripts.predict import load_input
+from scripts.client import load_input
 from scripts.torchserve_ctl import DEFAULT_STORE
 from scripts.wlasl_data import REPO
 
