@@ -35,6 +35,14 @@ def request_body(row: dict[str, Any]) -> Any:
                      "as application/octet-stream); form-encoded bodies are not accepted")
 
 
+def body_content_type(headers: dict[str, Any]) -> str | None:
+    """The Content-Type TorchServe recorded for the request's body (or multipart field `data`)."""
+    for key in ("data", "body"):
+        if isinstance(headers.get(key), dict):
+            return headers[key].get("content-type")
+    return None
+
+
 class TGCNHandler(BaseHandler):
     """initialize -> preprocess (decode each request) -> inference (one batched forward) -> postprocess."""
 
@@ -66,9 +74,10 @@ class TGCNHandler(BaseHandler):
     def preprocess(self, data: list[dict[str, Any]]) -> list[Decoded | InputError]:
         """Decode every request of the batch; a bad one becomes its own InputError."""
         items: list[Decoded | InputError] = []
-        for row in data:
+        for idx, row in enumerate(data):
             try:
-                items.append(decode_request(request_body(row), self.limits))
+                content_type = body_content_type(self.context.get_all_request_header(idx))
+                items.append(decode_request(request_body(row), self.limits, content_type))
             except InputError as error:
                 items.append(error)
         return items
