@@ -27,3 +27,22 @@ test: setup
 
 clean: stop
 	rm -rf build run model_store/*.mar
+
+# Video (issue 4): <variant>_video.mar on a second TorchServe started from .venv-video (MediaPipe),
+# ports and max_request_size from configs/video.properties; run files in run-video/.
+VIDEO_PY := .venv-video/bin/python
+VIDEO_VARIANTS ?= asl100
+
+.PHONY: video-archives serve-video stop-video
+
+video-archives: setup
+	$(PY) -m scripts.build_archives --video --variants $(VIDEO_VARIANTS) --version $(VERSION)
+
+serve-video: video-archives
+	$(VIDEO_PY) -m scripts.torchserve_ctl start --run-dir run-video --overlay configs/video.properties \
+		--models $(addsuffix _video,$(VIDEO_VARIANTS))
+
+stop-video:
+	@if [ -x $(VIDEO_PY) ]; then $(VIDEO_PY) -m scripts.torchserve_ctl stop --run-dir run-video; fi
+
+clean: stop-video

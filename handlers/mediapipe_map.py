@@ -17,6 +17,8 @@ so both are multiplied by 256. A part Holistic did not find (no pose, no left or
 | 34 .. 54       | right hand 0..20      | right hand 0..20                        |
 
 A mean uses only the points of its pair that are present (not at (0, 0)); with neither it is (0, 0).
+Holistic also guesses landmarks outside the picture (x or y outside [0, 1], typically the hips of a
+signer filmed from the waist up); OpenPose reports no such points, so they are missing too.
 
 As JSON (the `mediapipe_frames` request field), one object per frame:
     {"pose": [{"x": .., "y": .., "z": .., "visibility": ..} * 33] | null,
@@ -62,7 +64,9 @@ def holistic_to_points(pose: np.ndarray | None, left_hand: np.ndarray | None, ri
     def pixels(part: np.ndarray | None, count: int) -> np.ndarray:
         if part is None:
             return np.zeros((count, 2), dtype=np.float32)
-        return np.asarray(part, dtype=np.float32) * np.float32(scale)
+        part = np.asarray(part, dtype=np.float32)
+        outside = ((part < 0) | (part > 1)).any(axis=1, keepdims=True)
+        return np.where(outside, np.float32(0), part * np.float32(scale))
 
     body = body_points(None if pose is None else pixels(pose, POSE_POINTS))
     return np.concatenate([body, pixels(left_hand, HAND_POINTS), pixels(right_hand, HAND_POINTS)])

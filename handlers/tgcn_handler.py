@@ -77,10 +77,14 @@ class TGCNHandler(BaseHandler):
         for idx, row in enumerate(data):
             try:
                 content_type = body_content_type(self.context.get_all_request_header(idx))
-                items.append(decode_request(request_body(row), self.limits, content_type))
+                items.append(self.decode(request_body(row), content_type))
             except InputError as error:
                 items.append(error)
         return items
+
+    def decode(self, body: Any, content_type: str | None) -> Decoded:
+        """One request body and its Content-Type -> Decoded, or InputError naming what is wrong."""
+        return decode_request(body, self.limits, content_type)
 
     def inference(self, items: list[Decoded | InputError], *args: Any, **kwargs: Any) -> list[Prediction | InputError]:
         """Run all windows of the valid requests in one forward pass; average each request's window logits."""

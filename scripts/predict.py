@@ -2,10 +2,15 @@
 
     python -m scripts.predict ../shared/data/wlasl/pose/32162            # OpenPose frame folder
     python -m scripts.predict sample.npy --model asl300 --top-k 10       # (55, 100) or (T, 55, 2) array
+    python -m scripts.predict clip.pose                                  # pose-format file
+    python -m scripts.predict clip.mp4                  # video, to <model>_video on the video TorchServe
+    .venv-video/bin/python -m scripts.predict clip.mp4 --extract-locally # Holistic here, send keypoints
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -14,7 +19,12 @@ from typing import Any
 import numpy as np
 import requests
 
-from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, read_properties
+from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, VIDEO_SUFFIX, read_properties
+from scripts.wlasl_data import REPO
+
+VIDEO_FILES = (".mp4", ".webm", ".avi")
+VIDEO_CONFIG = REPO / "configs" / "video.properties"
+VIDEO_RUN_DIR = REPO / "run-video"
 
 
 class ClientError(RuntimeError):
@@ -31,10 +41,27 @@ def load_input(path: Path) -> dict[str, Any]:
     if path.suffix == ".npy":
         array = np.load(path, allow_pickle=False)
         return {"frames" if array.ndim == 3 and array.shape[-1] == 2 else "sample": array.tolist()}
+    if path.suffix == ".pose":
+        return {"pose_file": base64.b64encode(path.read_bytes()).decode("ascii")}
+    if path.suffix.lower() in VIDEO_FILES:
+        return {"video": base64.b64encode(path.read_bytes()).decode("ascii")}
     if path.suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {"sample": data}
-    raise ClientError(f"{path}: expected an OpenPose frame folder, a .npy array or a .json file")
+    raise ClientError(f"{path}: expected an OpenPose frame folder, a .npy array, a .json, .pose or video file")
+
+
+def extract_locally(path: Path) -> dict[str, Any]:
+    """A video -> {"mediapipe_frames": ...} extracted on this machine (needs .venv-video's MediaPipe)."""
+    if importlib.util.find_spec("mediapipe") is None:
+        raise ClientError("extracting keypoints from a video needs MediaPipe: run with .venv-video/bin/python")
+    from handlers.keypoints import InputError
+    from scripts.extract_keypoints import extract
+
+    try:
+        return {"mediapipe_frames": extract(path.read_bytes())}
+    except InputError as exc:
+        raise ClientError(f"{path}: {exc}") from None
 
 
 def read_token(key_file: Path, kind: str = "inference") -> str:
@@ -67,18 +94,28 @@ def predict(url: str, model: str, body: dict[str, Any], token: str, version: str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Classify a clip with a running TorchServe.")
-    parser.add_argument("input", type=Path, help="OpenPose frame folder, .npy array or .json body")
+    parser.add_argument("input", type=Path, help="OpenPose frame folder, .npy array, .json body, .pose or video file")
     parser.add_argument("--model", default="asl100")
     parser.add_argument("--version", default=None)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--url", default=read_properties(BASE_CONFIG)["inference_address"])
     parser.add_argument("--key-file", type=Path, default=DEFAULT_RUN_DIR / "key_file.json")
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    parser.add_argument("--extract-locally", action="store_true",
+                        help="video: run MediaPipe Holistic here and send only the keypoints")
+    parser.add_argument("--video-url", default=read_properties(VIDEO_CONFIG)["inference_address"])
+    parser.add_argument("--video-key-file", type=Path, default=VIDEO_RUN_DIR / "key_file.json")
     args = parser.parse_args(argv)
     try:
         body = load_input(args.input)
+        url, model, key_file = args.url, args.model, args.key_file
+        if "video" in body and args.extract_locally:
+            body = extract_locally(args.input)
+        elif "video" in body:
+            url, model, key_file = args.video_url, args.model + VIDEO_SUFFIX, args.video_key_file
         body["top_k"] = args.top_k
-        answer = predict(args.url, args.model, body, read_token(args.key_file), args.version)
+        timeout = 300.0 if model.endswith(VIDEO_SUFFIX) else 30.0  # a video takes ~50 ms per frame
+        answer = predict(url, model, body, read_token(key_file), args.version, timeout)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ from scripts.wlasl_data import REPO
 DEFAULT_RUN_DIR = REPO / "run"
 DEFAULT_STORE = REPO / "model_store"
 BASE_CONFIG = REPO / "config.properties"
+VIDEO_SUFFIX = "_video"  # video archives run on their own instance from .venv-video (README "Video")
 
 
 class ServeError(RuntimeError):
@@ -82,12 +83,13 @@ class TorchServe:
 
     def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, model_store: Path = DEFAULT_STORE,
                  config: Path = BASE_CONFIG, ports: Ports | None = None,
-                 overrides: dict[str, str] | None = None) -> None:
+                 overrides: dict[str, str] | None = None, python: Path | None = None) -> None:
         self.run_dir = Path(run_dir).resolve()
+        self.python = Path(python or sys.executable)  # its venv's torchserve, and so its workers' Python
         self.model_store = Path(model_store).resolve()
         self.properties = read_properties(config)
-        self.properties.update(ports.properties() if ports else {})
         self.properties.update(overrides or {})
+        self.properties.update(ports.properties() if ports else {})  # explicit ports win over an overlay's
         self.pid_file = self.run_dir / "torchserve.pid"
         self.log_file = self.run_dir / "torchserve.out"
 
@@ -129,7 +131,8 @@ class TorchServe:
         """Start TorchServe with `models` (default: every .mar in the store) and wait until all are READY."""
         if self.pid() is not None:
             raise ServeError(f"TorchServe already runs from {self.run_dir} (pid {self.pid()}); stop it first")
-        models = models or sorted(path.stem for path in self.model_store.glob("*.mar"))
+        models = models or sorted(path.stem for path in self.model_store.glob("*.mar")
+                                  if not path.stem.endswith(VIDEO_SUFFIX))
         if not models:
             raise ServeError(f"no archives in {self.model_store}: build them first (make archives)")
         missing = [name for name in models if not (self.model_store / f"{name}.mar").is_file()]
@@ -143,7 +146,7 @@ class TorchServe:
         env = dict(os.environ, TMPDIR=str(tmp), TEMP=str(tmp), LOG_LOCATION=str(self.run_dir / "logs"),
                    METRICS_LOCATION=str(self.run_dir / "logs"),
                    JAVA_TOOL_OPTIONS=f"-Djava.io.tmpdir={tmp}")
-        command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
+        command = [str(self.python.with_name("torchserve")), "--start", "--foreground", "--ncs",
                    "--model-store", str(self.model_store), "--ts-config", str(config),
                    "--models", *(f"{name}={name}.mar" for name in models)]
         with open(self.log_file, "wb") as log:
@@ -193,8 +196,10 @@ class TorchServe:
         for name in models:
             tag = f"-{name}_"
             own = [line for line in lines if tag in line]
-            if any("Backend worker process died" in line or "Traceback" in line for line in own):
-                errors = [line.split("MODEL_LOG - ", 1)[-1] for line in own if "Error" in line or "error" in line]
+            errors = [line.split("MODEL_LOG - ", 1)[-1] for line in own if "Error" in line or "error" in line]
+            died = any("Backend worker process died" in line for line in own)
+            # A traceback still being written has no error line yet: wait for it (or for the worker to die).
+            if died or (errors and any("Traceback" in line for line in own)):
                 detail = "\n".join(errors[-5:]) or "\n".join(own[-10:])
                 return f"model {name} failed to load:\n{detail}"
         return None
@@ -238,10 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     parser.add_argument("--model-store", type=Path, default=DEFAULT_STORE)
     parser.add_argument("--config", type=Path, default=BASE_CONFIG)
-    parser.add_argument("--models", nargs="+", help="archive names (default: every .mar in the store)")
+    parser.add_argument("--overlay", type=Path, default=None,
+                        help="a .properties file whose entries replace --config's (configs/video.properties)")
+    parser.add_argument("--models", nargs="+", help="archive names (default: every .mar in the store but *_video)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for READY workers")
     args = parser.parse_args(argv)
-    server = TorchServe(args.run_dir, args.model_store, args.config)
+    overrides = read_properties(args.overlay) if args.overlay else None
+    server = TorchServe(args.run_dir, args.model_store, args.config, overrides=overrides)
     if args.action == "start":
         try:
             server.start(args.models, args.timeout)

@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import base64
+import json
 
+import av
 import numpy as np
 import pytest
 import requests
+from PIL import Image, ImageSequence
 
 from handlers.keypoints import InputError
 from handlers.mediapipe_map import holistic_to_points, mediapipe_to_frames
 from handlers.payload import Limits, decode_request
+from scripts import predict as predict_cli
+from scripts import render_skeleton
 from scripts.torchserve_ctl import TorchServe
+from tests.conftest import CLIP
 from tests.landmark_fixtures import (NumPyPoseBody, Pose, PoseHeader, PoseHeaderDimensions, component, holistic_json,
                                      holistic_pose_bytes, landmark_list, neck_from_shoulders, openpose_pose_bytes, write)
 
@@ -48,6 +54,11 @@ def test_missing_parts_become_zero() -> None:
     one_shoulder = pose.copy()
     one_shoulder[12] = 0.0
     np.testing.assert_allclose(holistic_to_points(one_shoulder, None, None)[1], pose[11] * 256, rtol=1e-6)
+    off_picture = pose.copy()
+    off_picture[[23, 24], 1] = (1.2, 1.3)  # hips below the picture: missing, so mid-hip is (0, 0)
+    off_picture[15] = (-0.01, 0.5)  # left wrist just left of it
+    points = holistic_to_points(off_picture, left, right)
+    assert not points[8].any() and not points[7].any() and points[6].all()
 
 
 def test_mediapipe_json_frames() -> None:
@@ -140,3 +151,27 @@ def test_live_bad_pose_and_video_bodies_get_4xx(server: TorchServe) -> None:
     video = post(server, "asl100", data=b"\x00\x00\x00\x18ftypmp42", headers={"Content-Type": "video/mp4"})
     assert video.status_code == 415 and "takes keypoints, not video/mp4" in video.json()["error"]
     assert post(server, "asl100", json={"mediapipe_frames": [{}]}).status_code == 422
+
+
+def test_cli_sends_pose_file(server: TorchServe, clip_frames: list[dict], tmp_path, capsys) -> None:
+    path = tmp_path / "clip.pose"
+    path.write_bytes(openpose_pose_bytes(clip_frames))
+    code = predict_cli.main([str(path), "--url", server.inference_url, "--key-file", str(server.key_file), "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["top_k"][0]["gloss"] == "language"
+
+
+@pytest.mark.parametrize("suffix", ["gif", "mp4"])
+def test_render_skeleton(clip_frames: list[dict], tmp_path, suffix: str) -> None:
+    output = tmp_path / f"clip.{suffix}"
+    assert render_skeleton.main([str(CLIP), "-o", str(output)]) == 0
+    if suffix == "gif":
+        frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(Image.open(output))]
+    else:
+        with av.open(str(output)) as container:
+            frames = [frame.to_image() for frame in container.decode(video=0)]
+    assert len(frames) == len(clip_frames) and frames[0].size == (256, 256)
+    nose = np.array(clip_frames[0]["people"][0]["pose_keypoints_2d"][:2]).round().astype(int)
+    first = np.asarray(frames[0], dtype=int)
+    assert first[nose[1], nose[0]].sum() > 600  # a white joint dot is drawn at the nose
+    assert first[5, 5].sum() < 150  # background far from the signer
