@@ -12,18 +12,23 @@ the previous one.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from handlers.keypoints import BODY_POINTS, FRAME_SIZE, HAND_POINTS, InputError, fill_empty_frames
 from handlers.mediapipe_map import POSE_POINTS, holistic_to_points
+
+if TYPE_CHECKING:
+    from pose_format import Pose
 
 HOLISTIC = {"POSE_LANDMARKS": POSE_POINTS, "LEFT_HAND_LANDMARKS": HAND_POINTS, "RIGHT_HAND_LANDMARKS": HAND_POINTS}
 OPENPOSE = {"pose_keypoints_2d": 25, "hand_left_keypoints_2d": HAND_POINTS, "hand_right_keypoints_2d": HAND_POINTS}
 LAYOUTS = {"holistic": HOLISTIC, "openpose": OPENPOSE}
 
 
-def read_pose(data: bytes):  # -> pose_format.Pose (imported lazily: only this input needs the library)
-    """Parse .pose bytes with pose-format, or InputError saying the bytes are not a .pose file."""
+def read_pose(data: bytes) -> Pose:
+    """Parse .pose bytes with pose-format (imported here: only this input needs it), or InputError."""
     from pose_format import Pose
 
     try:

@@ -16,6 +16,9 @@ import pytest
 import requests
 from PIL import Image
 
+from handlers.keypoints import InputError
+from handlers.payload import Limits
+from handlers.video import VideoLimits, decode_frames, decode_video_request
 from scripts import build_archives
 from scripts.torchserve_ctl import Ports, TorchServe, read_properties
 from scripts.wlasl_data import REPO
@@ -168,3 +171,28 @@ def test_keypoint_requests_answer_while_a_video_is_processed(video_server: Torch
         video_done = time.monotonic() - started
     assert video.status_code == 200, video.text
     assert answered == [(200, "language", False)] * 5, (answered, keypoints_done, video_done)
+
+
+def test_decode_frames_limits_and_errors(photo: Image.Image) -> None:
+    """handlers/video.py's decoding needs only PyAV, so it runs in the main environment too."""
+    data = make_video(photo, 10)
+    frames = list(decode_frames(data, VideoLimits(max_frames=10, max_side=160)))
+    assert len(frames) == 10 and frames[0].shape == (120, 160, 3) and frames[0].dtype == np.uint8
+    with pytest.raises(InputError, match="more than 5 frames") as caught:
+        list(decode_frames(data, VideoLimits(max_frames=5)))
+    assert caught.value.status == 413
+    for garbage in (b"RIFF....AVI garbage", b"\x1a\x45\xdf\xa3 webm garbage"):
+        with pytest.raises(InputError, match="expected an mp4, webm or avi video") as caught:
+            list(decode_frames(garbage, VideoLimits()))
+        assert caught.value.status == 400
+    with pytest.raises(InputError, match="unknown field\\(s\\) 'frames'; a video request holds video and top_k"):
+        decode_video_request({"video": "AAAA", "frames": []}, None, Limits(50, 100), VideoLimits(), extractor=None)
+    with pytest.raises(InputError, match="top_k must be an integer from 1 to 100"):
+        decode_video_request({"video": "AAAA", "top_k": 0}, None, Limits(50, 100), VideoLimits(), extractor=None)
+
+
+def test_request_size_limit_is_the_documented_one(video_server: TorchServe) -> None:
+    limit = int(read_properties(VIDEO_OVERLAY)["max_request_size"])
+    assert limit == 32 * 1024 * 1024 and video_server.properties["max_request_size"] == str(limit)
+    answer = post(video_server, "asl100_video", data=b"\x00" * (limit + 1), headers={"Content-Type": "video/mp4"})
+    assert answer.status_code == 413
