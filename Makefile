@@ -26,7 +26,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 clean: stop
-	rm -rf build run model_store/*.mar
+	rm -rf build run run-video model_store/*.mar
 
 # Deploying at scale (docs/deploying-at-scale.md): validate the manifests, pack the KServe layout.
 .PHONY: k8s-validate kserve-layout
@@ -35,3 +35,22 @@ k8s-validate: setup
 
 kserve-layout: archives
 	$(PY) -m scripts.kserve_pack --out build/kserve
+
+# Video (issue 4): <variant>_video.mar on a second TorchServe started from .venv-video (MediaPipe),
+# ports and max_request_size from configs/video.properties; run files in run-video/.
+VIDEO_PY := .venv-video/bin/python
+VIDEO_VARIANTS ?= asl100
+
+.PHONY: video-archives serve-video stop-video
+
+video-archives: setup
+	$(PY) -m scripts.build_archives --video --variants $(VIDEO_VARIANTS) --version $(VERSION)
+
+serve-video: video-archives
+	$(VIDEO_PY) -m scripts.torchserve_ctl start --run-dir run-video --overlay configs/video.properties \
+		--models $(addsuffix _video,$(VIDEO_VARIANTS))
+
+stop-video:
+	@if [ -x $(VIDEO_PY) ]; then $(VIDEO_PY) -m scripts.torchserve_ctl stop --run-dir run-video; fi
+
+clean: stop-video

@@ -58,23 +58,28 @@ def openpose_frame_points(frame: Any, index: int = 0) -> np.ndarray | None:
 
 
 def openpose_to_frames(frames: Sequence[Any]) -> np.ndarray:
-    """OpenPose frames -> (T, 55, 2) pixel points.
+    """OpenPose frames -> (T, 55, 2) pixel points (frames with no person: see fill_empty_frames)."""
+    if not isinstance(frames, list) or not frames:
+        raise InputError("openpose_frames must be a non-empty list of OpenPose frame objects")
+    return fill_empty_frames([openpose_frame_points(frame, index) for index, frame in enumerate(frames)],
+                             "OpenPose frames")
+
+
+def fill_empty_frames(points: Sequence[np.ndarray | None], what: str) -> np.ndarray:
+    """Per-frame (55, 2) points, None where nobody was found -> (T, 55, 2).
 
     A frame with no person repeats the previous frame; leading frames with no person are dropped
     (the original data loader had no earlier frame to repeat and skipped them).
     """
-    if not isinstance(frames, list) or not frames:
-        raise InputError("openpose_frames must be a non-empty list of OpenPose frame objects")
-    points: list[np.ndarray] = []
-    for index, frame in enumerate(frames):
-        found = openpose_frame_points(frame, index)
+    kept: list[np.ndarray] = []
+    for found in points:
         if found is not None:
-            points.append(found)
-        elif points:
-            points.append(points[-1])
-    if not points:
-        raise InputError(f"no person was detected in any of the {len(frames)} OpenPose frames", status=422)
-    return np.stack(points)
+            kept.append(found)
+        elif kept:
+            kept.append(kept[-1])
+    if not kept:
+        raise InputError(f"no person was detected in any of the {len(points)} {what}", status=422)
+    return np.stack(kept)
 
 
 def normalize(pixels: np.ndarray) -> np.ndarray:

@@ -38,6 +38,14 @@ def request_body(row: dict[str, Any]) -> Any:
                      "as application/octet-stream); form-encoded bodies are not accepted")
 
 
+def body_content_type(headers: dict[str, Any]) -> str | None:
+    """The Content-Type TorchServe recorded for the request's body (or multipart field `data`)."""
+    for key in ("data", "body"):
+        if isinstance(headers.get(key), dict):
+            return headers[key].get("content-type")
+    return None
+
+
 class TGCNHandler(BaseHandler):
     """initialize -> preprocess (decode each request) -> inference (one batched forward) -> postprocess."""
 
@@ -77,16 +85,22 @@ class TGCNHandler(BaseHandler):
         unwrapped = unwrap(data, request_body)
         self.protocol = unwrapped.protocol
         items: list[Decoded | InputError] = []
-        for body in unwrapped.bodies:
+        for idx, body in enumerate(unwrapped.bodies):
             if isinstance(body, InputError):
                 items.append(body)
                 continue
             try:
-                items.append(decode_request(body, self.limits))
+                native = self.protocol == NATIVE  # envelope instances share one request's headers
+                content_type = body_content_type(self.context.get_all_request_header(idx)) if native else None
+                items.append(self.decode(body, content_type))
             except InputError as error:
                 items.append(error)
         self.metrics.batch([item.kind if isinstance(item, Decoded) else REJECTED for item in items])
         return items
+
+    def decode(self, body: Any, content_type: str | None) -> Decoded:
+        """One request body and its Content-Type -> Decoded, or InputError naming what is wrong."""
+        return decode_request(body, self.limits, content_type)
 
     @timed_step(INFERENCE_TIME)
     def inference(self, items: list[Decoded | InputError], *args: Any, **kwargs: Any) -> list[Prediction | InputError]:

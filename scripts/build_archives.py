@@ -5,6 +5,7 @@ glosses.txt (derived from WLASL_v0.3.json), the handler package and a model-conf
 records the checkpoint's sha256 for the worker to verify.
 
     python -m scripts.build_archives [--variants asl100 asl300] [--version 1.0]
+    python -m scripts.build_archives --video --variants asl100    # model_store/asl100_video.mar
 """
 from __future__ import annotations
 
@@ -23,11 +24,17 @@ from handlers.tgcn_model import CheckpointError, build_model, check_shapes, read
 from scripts.wlasl_data import REPO, VARIANTS, Weights, data_root, find_weights
 
 
+HANDLER = REPO / "handlers" / "tgcn_handler.py"
+VIDEO_HANDLER = REPO / "handlers" / "tgcn_video_handler.py"
+VIDEO_CONFIG = REPO / "configs" / "video.yaml"
+
+
 class BuildError(RuntimeError):
     """A variant whose archive cannot be built; the message says why."""
 
 
-def stage(variant: str, weights: Weights, data: Path, staging: Path) -> Path:
+def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Path = HANDLER,
+          overlay: Path | None = None) -> Path:
     """Check the weights against the config and write the archive's extra files; returns the model config."""
     config_path = weights.config or REPO / "configs" / f"{variant}.ini"
     num_classes = variant_classes(variant)
@@ -43,12 +50,16 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path) -> Path:
     package = extra / "handlers"
     package.mkdir(parents=True)
     for module in sorted((REPO / "handlers").glob("*.py")):  # the entry handler is added by --handler
-        if module.name == "tgcn_handler.py":
+        if module.name == handler.name:
             continue
         shutil.copy2(module, package / module.name)
     shutil.copyfile(config_path, extra / "config.ini")
     write_glosses(glosses_from_wlasl(data / "WLASL_v0.3.json", num_classes), extra / "glosses.txt")
     model_config = yaml.safe_load((REPO / "configs" / f"{variant}.yaml").read_text(encoding="utf-8"))
+    if overlay is not None:  # e.g. configs/video.yaml: its keys replace the variant's, handler: merged
+        extra_config = yaml.safe_load(overlay.read_text(encoding="utf-8"))
+        handler_settings = {**model_config.get("handler", {}), **extra_config.pop("handler", {})}
+        model_config.update(extra_config, handler=handler_settings)
     model_config.setdefault("handler", {}).update(
         variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
     model_config_path = staging / "model-config.yaml"
@@ -56,19 +67,22 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path) -> Path:
     return model_config_path
 
 
-def build(variant: str, weights: Weights, data: Path, version: str, export: Path, staging: Path) -> Path:
-    """Stage and archive one variant; returns the .mar path."""
-    model_config = stage(variant, weights, data, staging)
+def build(variant: str, weights: Weights, data: Path, version: str, export: Path, staging: Path,
+          video: bool = False) -> Path:
+    """Stage and archive one variant (video: <variant>_video.mar with the video handler); returns the .mar path."""
+    handler, overlay = (VIDEO_HANDLER, VIDEO_CONFIG) if video else (HANDLER, None)
+    name = f"{variant}_video" if video else variant
+    model_config = stage(variant, weights, data, staging, handler, overlay)
     archiver = Path(sys.executable).with_name("torch-model-archiver")
-    command = [str(archiver), "--model-name", variant, "--version", version,
-               "--serialized-file", str(weights.checkpoint), "--handler", str(REPO / "handlers" / "tgcn_handler.py"),
+    command = [str(archiver), "--model-name", name, "--version", version,
+               "--serialized-file", str(weights.checkpoint), "--handler", str(handler),
                "--extra-files", str(staging / "extra"), "--config-file", str(model_config),
                "--export-path", str(export), "--force"]
     # The archiver stages files in $TMPDIR/<model-name>: a private TMPDIR keeps concurrent builds apart.
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(staging)))
     if done.returncode != 0:
         raise BuildError(f"torch-model-archiver failed: {done.stderr.strip() or done.stdout.strip()}")
-    return export / f"{variant}.mar"
+    return export / f"{name}.mar"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-path", type=Path, default=REPO / "model_store")
     parser.add_argument("--build-dir", type=Path, default=REPO / "build")
     parser.add_argument("--require", action="store_true", help="fail if a requested variant has no weights")
+    parser.add_argument("--video", action="store_true",
+                        help="build <variant>_video.mar (video handler, configs/video.yaml) instead")
     args = parser.parse_args(argv)
     data = (args.data or data_root()).resolve()
     args.export_path.mkdir(parents=True, exist_ok=True)
@@ -90,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             failed += args.require
             continue
         try:
-            mar = build(variant, weights, data, args.version, args.export_path, args.build_dir / variant)
+            mar = build(variant, weights, data, args.version, args.export_path,
+                        args.build_dir / (f"{variant}_video" if args.video else variant), args.video)
         except BuildError as exc:
             print(f"FAIL  {variant}: {exc}", file=sys.stderr)
             failed += 1

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from scripts import kserve_client, lifecycle
-from scripts.client import DEFAULT_KEY_FILE, ClientError, Endpoint, connect, load_input
-from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE
+from scripts.client import (DEFAULT_KEY_FILE, VIDEO_CONFIG, VIDEO_RUN_DIR, ClientError, Endpoint, connect,
+                            extract_locally, load_input)
+from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE, VIDEO_SUFFIX, read_properties
 from scripts.wlasl_data import Weights, data_root, find_weights
 
 PREDICT_TRANSPORTS = ("http", "grpc", "kserve", "kservev2", "kservev2-grpc")
@@ -31,6 +32,16 @@ PREDICT_TRANSPORTS = ("http", "grpc", "kserve", "kservev2", "kservev2-grpc")
 def predict(endpoint: Endpoint, args: argparse.Namespace) -> list[dict[str, Any]]:
     """One answer per sample (several only for a v2 batch of samples)."""
     body = load_input(args.input)
+    if "video" in body and args.extract_locally:
+        body = extract_locally(args.input)
+    elif "video" in body:  # to <model>_video on the video TorchServe, which runs MediaPipe
+        video = Endpoint.from_properties({**read_properties(BASE_CONFIG), **read_properties(VIDEO_CONFIG)},
+                                         args.key_file if args.key_file != DEFAULT_KEY_FILE
+                                         else VIDEO_RUN_DIR / "key_file.json")
+        endpoint = dataclasses.replace(video, inference_url=args.url) if args.url else video
+        body["top_k"] = args.top_k
+        timeout = max(args.timeout, 300.0)  # about 50 ms per frame for Holistic
+        return [connect(endpoint, "http", timeout).predict(args.model + VIDEO_SUFFIX, body, args.version)]
     body["top_k"] = args.top_k
     if args.transport in ("http", "grpc"):
         return [connect(endpoint, args.transport, args.timeout).predict(args.model, body, args.version)]
@@ -117,7 +128,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     sub = commands.add_parser("predict", parents=[common], help="classify a clip, frames or sample")
-    sub.add_argument("input", type=Path, help="OpenPose frame folder, .npy array or .json body")
+    sub.add_argument("input", type=Path, help="OpenPose frame folder, .npy array, .json body, .pose or video file")
+    sub.add_argument("--extract-locally", action="store_true",
+                     help="video: run MediaPipe Holistic here (.venv-video) and send only the keypoints")
     sub.add_argument("--model", default="asl100")
     sub.add_argument("--version", default=None)
     sub.add_argument("--top-k", type=int, default=5)

@@ -11,6 +11,8 @@ protocols are in scripts/kserve_client.py, versioning in scripts/lifecycle.py, t
 """
 from __future__ import annotations
 
+import base64
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
@@ -22,8 +24,12 @@ import numpy as np
 import requests
 
 from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, TorchServe, read_properties
+from scripts.wlasl_data import REPO
 
 DEFAULT_KEY_FILE = DEFAULT_RUN_DIR / "key_file.json"
+VIDEO_FILES = (".mp4", ".webm", ".avi")
+VIDEO_CONFIG = REPO / "configs" / "video.properties"  # the video TorchServe (make serve-video)
+VIDEO_RUN_DIR = REPO / "run-video"
 TOKEN_REJECTED = "Token Authorization failed"
 
 
@@ -91,7 +97,7 @@ def expiry(stamp: str) -> datetime:
 
 
 def load_input(path: Path) -> dict[str, Any]:
-    """A request body from an OpenPose frame folder, a .npy array or a JSON file."""
+    """A request body from an OpenPose frame folder, a .npy array, a .json body, a .pose file or a video."""
     path = Path(path)
     if path.is_dir():
         files = sorted(path.glob("*_keypoints.json")) or sorted(path.glob("*.json"))
@@ -103,10 +109,27 @@ def load_input(path: Path) -> dict[str, Any]:
     if path.suffix == ".npy":
         array = np.load(path, allow_pickle=False)
         return {"frames" if array.ndim == 3 and array.shape[-1] == 2 else "sample": array.tolist()}
+    if path.suffix == ".pose":
+        return {"pose_file": base64.b64encode(path.read_bytes()).decode("ascii")}
+    if path.suffix.lower() in VIDEO_FILES:
+        return {"video": base64.b64encode(path.read_bytes()).decode("ascii")}
     if path.suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {"sample": data}
-    raise ClientError(f"{path}: expected an OpenPose frame folder, a .npy array or a .json file")
+    raise ClientError(f"{path}: expected an OpenPose frame folder, a .npy array, a .json, .pose or video file")
+
+
+def extract_locally(path: Path) -> dict[str, Any]:
+    """A video -> {"mediapipe_frames": ...} extracted on this machine (needs .venv-video's MediaPipe)."""
+    if importlib.util.find_spec("mediapipe") is None:
+        raise ClientError("extracting keypoints from a video needs MediaPipe: run with .venv-video/bin/python")
+    from handlers.keypoints import InputError
+    from scripts.extract_keypoints import extract
+
+    try:
+        return {"mediapipe_frames": extract(Path(path).read_bytes())}
+    except InputError as exc:
+        raise ClientError(f"{path}: {exc}") from None
 
 
 def check_answer(answer: Any, where: str) -> dict[str, Any]:

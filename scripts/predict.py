@@ -3,6 +3,9 @@
     python -m scripts.predict ../shared/data/wlasl/pose/32162                    # OpenPose frame folder
     python -m scripts.predict sample.npy --model asl300 --top-k 10               # (55, 100) or (T, 55, 2) array
     python -m scripts.predict ../shared/data/wlasl/pose/32162 --transport grpc
+    python -m scripts.predict clip.pose                                          # pose-format file
+    python -m scripts.predict clip.mp4                         # video, to <model>_video on the video TorchServe
+    .venv-video/bin/python -m scripts.predict clip.mp4 --extract-locally        # Holistic here, send keypoints
 """
 from __future__ import annotations
 

@@ -31,3 +31,17 @@ echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, ts; print("torch"
 
 # gRPC stubs from the protos in the installed TorchServe jar, into build/grpc/ (git-ignored).
 .venv/bin/python -m scripts.grpc_stubs
+
+# The video path (MediaPipe pins numpy<2, protobuf<5): its own venv, see requirements-video.txt.
+if [ ! -x .venv-video/bin/python ]; then
+    python3 -m venv .venv-video
+fi
+stamp=.venv-video/.requirements.sha256
+wanted=$(sha256sum requirements-video.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "setup: installing the video path into .venv-video (MediaPipe 0.10.21, PyAV)"
+    .venv-video/bin/python -m pip install -q --upgrade pip
+    .venv-video/bin/python -m pip install -q -r requirements-video.txt
+    echo "$wanted" > "$stamp"
+fi
+echo "setup: .venv-video ready ($(.venv-video/bin/python -c 'import mediapipe, av; print("mediapipe", mediapipe.__version__, "av", av.__version__)'))"

@@ -30,6 +30,7 @@ BASE_CONFIG = REPO / "config.properties"
 # TorchServe's stock KServe envelopes answer only the first request of a batch (the others fail with
 # 503), so under them every model is registered with batch size 1 instead of its archive's batchSize.
 UNBATCHED_ENVELOPES = ("kserve", "kservev2")
+VIDEO_SUFFIX = "_video"  # video archives run on their own instance from .venv-video (README "Video")
 
 
 class ServeError(RuntimeError):
@@ -81,8 +82,9 @@ def read_properties(path: Path) -> dict[str, str]:
 
 
 def default_models(store: Path) -> list[str]:
-    """The store's archives, less later versions shipped beside them (`<name>-<version>.mar`, scripts/lifecycle.py)."""
-    stems = sorted(path.stem for path in store.glob("*.mar"))
+    """The store's archives, less later versions shipped beside them (`<name>-<version>.mar`, scripts/lifecycle.py)
+    and video archives (`*_video.mar`, served by their own instance)."""
+    stems = sorted(path.stem for path in store.glob("*.mar") if not path.stem.endswith(VIDEO_SUFFIX))
     return [stem for stem in stems if not any(stem.startswith(f"{other}-") for other in stems)]
 
 
@@ -91,12 +93,13 @@ class TorchServe:
 
     def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, model_store: Path = DEFAULT_STORE,
                  config: Path = BASE_CONFIG, ports: Ports | None = None,
-                 overrides: dict[str, str] | None = None) -> None:
+                 overrides: dict[str, str] | None = None, python: Path | None = None) -> None:
         self.run_dir = Path(run_dir).resolve()
+        self.python = Path(python or sys.executable)  # its venv's torchserve, and so its workers' Python
         self.model_store = Path(model_store).resolve()
         self.properties = read_properties(config)
-        self.properties.update(ports.properties() if ports else {})
         self.properties.update(overrides or {})
+        self.properties.update(ports.properties() if ports else {})  # explicit ports win over an overlay's
         if "metrics_config" in self.properties:  # relative to the config file, as the instance runs elsewhere
             self.properties["metrics_config"] = str(Path(config).resolve().parent / self.properties["metrics_config"])
         self.pid_file = self.run_dir / "torchserve.pid"
@@ -156,7 +159,7 @@ class TorchServe:
         env = dict(os.environ, TMPDIR=str(tmp), TEMP=str(tmp), LOG_LOCATION=str(self.run_dir / "logs"),
                    METRICS_LOCATION=str(self.run_dir / "logs"),
                    JAVA_TOOL_OPTIONS=f"-Djava.io.tmpdir={tmp}")
-        command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
+        command = [str(self.python.with_name("torchserve")), "--start", "--foreground", "--ncs",
                    "--model-store", str(self.model_store), "--ts-config", str(config)]
         unbatched = self.properties.get("service_envelope") in UNBATCHED_ENVELOPES
         if not unbatched:
@@ -232,8 +235,10 @@ class TorchServe:
         for name in models:
             tag = f"-{name}_"
             own = [line for line in lines if tag in line]
-            if any("Backend worker process died" in line or "Traceback" in line for line in own):
-                errors = [line.split("MODEL_LOG - ", 1)[-1] for line in own if "Error" in line or "error" in line]
+            errors = [line.split("MODEL_LOG - ", 1)[-1] for line in own if "Error" in line or "error" in line]
+            died = any("Backend worker process died" in line for line in own)
+            # A traceback still being written has no error line yet: wait for it (or for the worker to die).
+            if died or (errors and any("Traceback" in line for line in own)):
                 detail = "\n".join(errors[-5:]) or "\n".join(own[-10:])
                 return f"model {name} failed to load:\n{detail}"
         return None
@@ -277,14 +282,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     parser.add_argument("--model-store", type=Path, default=DEFAULT_STORE)
     parser.add_argument("--config", type=Path, default=BASE_CONFIG)
-    parser.add_argument("--models", nargs="+", help="archive names (default: every .mar in the store)")
+    parser.add_argument("--overlay", type=Path, default=None,
+                        help="a .properties file whose entries replace --config's (configs/video.properties)")
+    parser.add_argument("--models", nargs="+", help="archive names (default: every .mar in the store but *_video)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for READY workers")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config.properties entry for this start (e.g. service_envelope=kservev2)")
     args = parser.parse_args(argv)
     if any("=" not in item for item in args.set):
         parser.error("--set takes KEY=VALUE")
-    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides = read_properties(args.overlay) if args.overlay else {}
+    overrides.update(item.split("=", 1) for item in args.set)
     server = TorchServe(args.run_dir, args.model_store, args.config, overrides=overrides)
     if args.action == "start":
         try:

@@ -1,0 +1,32 @@
+"""TorchServe handler for the video archives (<variant>_video.mar): video in, top-k glosses out.
+
+The same model and responses as tgcn_handler.TGCNHandler; preprocess first turns a video into
+keypoints with MediaPipe Holistic (handlers/video.py). Keypoint bodies are still accepted. Runs on
+the video TorchServe started from .venv-video (README "Video"), so keypoint traffic never waits
+behind a video.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.payload import Decoded
+from handlers.tgcn_handler import TGCNHandler
+from handlers.video import HolisticExtractor, VideoLimits, decode_video_request, is_video_request
+
+
+class TGCNVideoHandler(TGCNHandler):
+    """TGCNHandler whose preprocess also accepts videos."""
+
+    def initialize(self, context: Any) -> None:
+        """Load the model as TGCNHandler does, then the video limits and the Holistic extractor."""
+        super().initialize(context)
+        settings = (context.model_yaml_config or {}).get("handler") or {}
+        self.video_limits = VideoLimits(max_frames=int(settings.get("video_max_frames", VideoLimits.max_frames)),
+                                        max_side=int(settings.get("video_max_side", VideoLimits.max_side)))
+        self.extractor = HolisticExtractor()
+
+    def decode(self, body: Any, content_type: str | None) -> Decoded:
+        """A video request -> keypoints via Holistic -> Decoded; any other body as TGCNHandler decodes it."""
+        if is_video_request(body, content_type):
+            return decode_video_request(body, content_type, self.limits, self.video_limits, self.extractor)
+        return super().decode(body, content_type)
