@@ -5,6 +5,8 @@ Accepted bodies (JSON object, or the raw bytes of one; or a .npy array):
 - {"frames": [[[x, y] * 55] * T]}                      (T, 55, 2) pixel points, 256-pixel frame
 - {"sample": [[...] * 100] * 55}                       a prepared (55, 100) sample (or (W, 55, 100))
 each with an optional "top_k". A .npy body holds a (T, 55, 2) or (55, 100) float array.
+Every other body is refused with an InputError whose message names the problem: the handler
+answers it with that 4xx status and keeps serving.
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from handlers.keypoints import (InputError, as_float_array, check_frames, check_sample, frames_to_windows,
-                                openpose_to_frames)
+from handlers.keypoints import (MAX_ABS_PIXEL, InputError, as_float_array, check_frames, check_sample,
+                                frames_to_windows, openpose_to_frames, sample_bound)
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
 INPUT_KEYS = ("openpose_frames", "frames", "sample")
 OPTION_KEYS = ("top_k",)
 NPY_MAGIC = b"\x93NUMPY"
+# Media types whose bodies are decoded (text/* is read as JSON text too); the rest answer 415.
+ACCEPTED_TYPES = ("application/json", "application/octet-stream", "application/x-npy")
+SEND_THIS = "send JSON with Content-Type: application/json (or a .npy array as application/octet-stream)"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Limits:
     num_classes: int
     default_top_k: int = 5
     max_frames: int = 5000
+    max_windows: int = 64
 
 
 @dataclass(frozen=True)
@@ -54,16 +60,83 @@ class Prediction:
     top_k: int
 
 
+def media_type(content_type: Any) -> str:
+    """'Application/JSON; charset=utf-8' -> 'application/json' ('' when absent)."""
+    return str(content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_media_type(content_type: Any) -> None:
+    """Refuse bodies of a media type this model cannot read (415)."""
+    kind = media_type(content_type)
+    if kind == "application/x-www-form-urlencoded":
+        raise InputError(f"form-encoded bodies are not accepted; {SEND_THIS}", status=415)
+    if kind and kind not in ACCEPTED_TYPES and not kind.startswith("text/"):
+        raise InputError(f"Content-Type {kind!r} is not accepted; {SEND_THIS}", status=415)
+
+
+def header(headers: dict[str, Any], name: str) -> Any:
+    """A request header by case-insensitive name (None when absent)."""
+    return next((value for key, value in headers.items() if key.lower() == name), None)
+
+
+def request_body(row: dict[str, Any], headers: dict[str, Any]) -> Any:
+    """The payload TorchServe passed for one request, after its Content-Type is checked.
+
+    `row` maps parameter names to values (the body, or multipart fields); `headers` holds the request
+    headers and, per parameter, {"content-type": ...} (TorchServe's RequestProcessor properties).
+    """
+    content_type = header(headers, "content-type")
+    if media_type(content_type).startswith("multipart/"):
+        if row.get("data") is None:
+            fields = ", ".join(repr(name) for name in list(row)[:5])
+            raise InputError("multipart body has no complete field named 'data' (empty, truncated or misnamed"
+                             + (f"; fields found: {fields})" if fields else ")"))
+        return checked_body(row["data"], (headers.get("data") or {}).get("content-type"))
+    check_media_type(content_type)
+    if "body" not in row:
+        raise InputError(f"no request body found; {SEND_THIS}")
+    return checked_body(row["body"], content_type)
+
+
+def checked_body(body: Any, content_type: Any) -> Any:
+    """The body if its media type is accepted; JSON that TorchServe already decoded must be an object."""
+    check_media_type(content_type)
+    if media_type(content_type) == "application/json" and not isinstance(body, (dict, bytes, bytearray)):
+        kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
+                 list: "an array"}
+        raise InputError(f"body must be a JSON object with one of {', '.join(INPUT_KEYS)}, "
+                         f"got {kinds.get(type(body), type(body).__name__)}")
+    return body
+
+
+def load_npy(raw: bytes) -> np.ndarray:
+    """A .npy body -> array; the header's shape must match the bytes sent (no pickles, no huge allocations)."""
+    stream = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+        if dtype.hasobject:
+            raise InputError("the .npy array holds Python objects; only numeric arrays are accepted")
+        expected = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if expected != len(raw) - stream.tell():
+            raise InputError(f"the .npy header announces shape {shape} of {dtype} ({expected:.0f} bytes) "
+                             f"but {len(raw) - stream.tell()} bytes follow it")
+        stream.seek(0)
+        return np.load(stream, allow_pickle=False)
+    except (ValueError, OSError, EOFError, TypeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"body looks like a .npy array but cannot be read: {exc}") from None
+
+
 def parse_body(body: Any) -> dict[str, Any] | np.ndarray:
     """What TorchServe hands the handler (dict, str, bytes) -> a JSON object or a .npy array."""
     if isinstance(body, dict):
         return body
     if isinstance(body, (bytes, bytearray)):
         if bytes(body[:6]) == NPY_MAGIC:
-            try:
-                return np.load(io.BytesIO(bytes(body)), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise InputError(f"body looks like a .npy array but cannot be read: {exc}") from None
+            return load_npy(bytes(body))
         try:
             body = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
@@ -85,19 +158,25 @@ def parse_top_k(value: Any, limits: Limits) -> int:
     if value is None:
         return min(limits.default_top_k, limits.num_classes)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.num_classes:
-        raise InputError(f"top_k must be an integer from 1 to {limits.num_classes}, got {value!r}")
+        raise InputError(f"top_k must be an integer from 1 to {limits.num_classes}, got {shown(value)}")
     return value
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A short repr of a client-supplied value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def decode_request(body: Any, limits: Limits) -> Decoded:
     """One request body -> Decoded, or InputError naming what is wrong."""
     parsed = parse_body(body)
     if isinstance(parsed, np.ndarray):
-        return _decode_array(as_float_array(parsed, "the .npy array"), "npy", limits.default_top_k, limits)
+        return _decode_array(parsed, "npy", parse_top_k(None, limits), limits)
     inputs = [key for key in INPUT_KEYS if key in parsed]
     unknown = sorted(set(parsed) - set(INPUT_KEYS) - set(OPTION_KEYS))
     if unknown:
-        raise InputError(f"unknown field(s) {', '.join(map(repr, unknown))}; expected one of "
+        raise InputError(f"unknown field(s) {', '.join(shown(key) for key in unknown[:5])}; expected one of "
                          f"{', '.join(INPUT_KEYS)} and optionally top_k")
     if len(inputs) != 1:
         raise InputError(f"body must hold exactly one of {', '.join(INPUT_KEYS)}, found {len(inputs)}")
@@ -109,18 +188,21 @@ def decode_request(body: Any, limits: Limits) -> Decoded:
             raise InputError(f"openpose_frames has {len(value)} frames; the limit is {limits.max_frames}")
         pixels = openpose_to_frames(value)
         return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(value))
-    return _decode_array(as_float_array(value, kind), kind, top_k, limits)
+    return _decode_array(value, kind, top_k, limits)
 
 
-def _decode_array(array: np.ndarray, kind: str, top_k: int, limits: Limits) -> Decoded:
+def _decode_array(value: Any, kind: str, top_k: int, limits: Limits) -> Decoded:
     """A (T, 55, 2) pixel array or a prepared (55, 2S) / (W, 55, 2S) sample -> Decoded."""
-    is_frames = kind == "frames" or (kind == "npy" and array.ndim == 3 and array.shape[-1] == 2)
+    what = "the .npy array" if kind == "npy" else kind
+    shape = np.shape(value) if isinstance(value, np.ndarray) else None
+    is_frames = kind == "frames" or (shape is not None and len(shape) == 3 and shape[-1] == 2)
+    array = as_float_array(value, what, MAX_ABS_PIXEL if is_frames else sample_bound())
     if is_frames:
         frames = check_frames(array, kind)
         if len(frames) > limits.max_frames:
             raise InputError(f"{kind} has {len(frames)} frames; the limit is {limits.max_frames}")
         return Decoded(kind, frames_to_windows(frames, limits.num_samples), top_k, len(frames))
     windows = check_sample(array, limits.num_samples, kind)
-    if len(windows) > 64:
-        raise InputError(f"{kind} has {len(windows)} windows; the limit is 64")
+    if len(windows) > limits.max_windows:
+        raise InputError(f"{kind} has {len(windows)} windows; the limit is {limits.max_windows}")
     return Decoded(kind, np.ascontiguousarray(windows, dtype=np.float32), top_k, limits.num_samples)

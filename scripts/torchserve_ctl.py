@@ -27,6 +27,7 @@ from scripts.wlasl_data import REPO
 DEFAULT_RUN_DIR = REPO / "run"
 DEFAULT_STORE = REPO / "model_store"
 BASE_CONFIG = REPO / "config.properties"
+LOG_CONFIG = REPO / "configs" / "log4j2.xml"
 
 
 class ServeError(RuntimeError):
@@ -82,7 +83,7 @@ class TorchServe:
 
     def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, model_store: Path = DEFAULT_STORE,
                  config: Path = BASE_CONFIG, ports: Ports | None = None,
-                 overrides: dict[str, str] | None = None) -> None:
+                 overrides: dict[str, str] | None = None, log_config: Path | None = LOG_CONFIG) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.model_store = Path(model_store).resolve()
         self.properties = read_properties(config)
@@ -90,6 +91,9 @@ class TorchServe:
         self.properties.update(overrides or {})
         self.pid_file = self.run_dir / "torchserve.pid"
         self.log_file = self.run_dir / "torchserve.out"
+        self.log_config = log_config
+        self.model_log = self.run_dir / "logs" / "model_log.log"
+        self.model_log_start = 0  # where this start's lines begin (logs/ outlives a restart)
 
     @property
     def inference_url(self) -> str:
@@ -146,6 +150,9 @@ class TorchServe:
         command = [str(Path(sys.executable).with_name("torchserve")), "--start", "--foreground", "--ncs",
                    "--model-store", str(self.model_store), "--ts-config", str(config),
                    "--models", *(f"{name}={name}.mar" for name in models)]
+        if self.log_config is not None:
+            command += ["--log-config", str(self.log_config)]
+        self.model_log_start = self.model_log.stat().st_size if self.model_log.is_file() else 0
         with open(self.log_file, "wb") as log:
             process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -186,10 +193,11 @@ class TorchServe:
 
     def load_failure(self, models: list[str]) -> str | None:
         """The handler's load error for one of `models`, read from the worker log, if any."""
-        log = self.run_dir / "logs" / "model_log.log"
-        if not log.is_file():
+        if not self.model_log.is_file():
             return None
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(self.model_log, "rb") as log:
+            log.seek(self.model_log_start)
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
         for name in models:
             tag = f"-{name}_"
             own = [line for line in lines if tag in line]
