@@ -27,3 +27,7 @@ test: setup
 
 clean: stop
 	rm -rf build run model_store/*.mar
+
+.PHONY: soak
+soak: archives
+	$(PY) -m scripts.soak --start

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,7 @@ def test_worker_sigkill_under_load_recovers_and_loses_nothing(server: TorchServe
     body = json.dumps({"openpose_frames": clip_frames}).encode()
     report = run_load(f"{server.inference_url}/predictions/{model}", body, server.headers(), is_language,
                       clients=8, seconds=2, timeout=60, retries=6, during=kill_workers)
+    print(f"SIGKILL x{KILLS} under load: {report.summary()}")
     assert len(restarts) == KILLS and len({pid for pids in restarts for pid in pids}) == KILLS
     assert report.lost == 0 and report.correct == report.requests > 0, report.summary()
     assert report.retried > 0, "no request was in flight when the worker died"  # the fault really hit traffic
@@ -120,6 +122,7 @@ def test_set_default_under_load_loses_nothing(server: TorchServe, clip_frames: l
     try:
         report = run_load(f"{server.inference_url}/predictions/{model}", body, server.headers(), answer,
                           clients=8, seconds=1, timeout=60, retries=0, during=switch_defaults)
+        print(f"set-default x3 under load: {report.summary()}, answers by version {Counter(versions)}")
         assert report.lost == 0 and report.correct == report.requests > 0, report.summary()
         assert {"1.0", "2.0"} <= set(versions)
         assert versions[-1] == "2.0"

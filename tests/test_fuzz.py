@@ -164,6 +164,7 @@ def test_schemathesis_inference_api_reaches_the_handler_without_5xx(server: Torc
     pids = worker_pids(server.management_url, management, "asl100")
     statuses, server_errors = fuzz(openapi(server, server.inference_url), server.inference_url, server.headers(),
                                    {"model_name": "asl100", "model_version": "1.0"})
+    print(f"schemathesis inference: {sum(statuses.values())} requests, {dict(statuses)}")
     handled = sum(n for (_, path, status), n in statuses.items() if "{model_name}" in path and 400 <= status < 500)
     assert handled >= 60, statuses
     assert not server_errors, "\n".join(server_errors)
@@ -180,6 +181,7 @@ def test_schemathesis_management_api_changes_nothing(server: TorchServe) -> None
     before = requests.get(f"{server.management_url}/models", headers=management, timeout=30).json()
     pids = worker_pids(server.management_url, management, "asl100")
     statuses, server_errors = fuzz(openapi(server, server.management_url), server.management_url, management, {})
+    print(f"schemathesis management: {sum(statuses.values())} requests, {dict(statuses)}, 5xx: {server_errors}")
     assert sum(statuses.values()) >= 100
     assert all(error.startswith("POST /models ") for error in server_errors), server_errors
     after = requests.get(f"{server.management_url}/models", headers=management, timeout=30).json()
