@@ -124,9 +124,9 @@ def load_npy(raw: bytes) -> np.ndarray:
                              f"but {len(raw) - stream.tell()} bytes follow it")
         stream.seek(0)
         return np.load(stream, allow_pickle=False)
+    except InputError:
+        raise
     except (ValueError, OSError, EOFError, TypeError) as exc:
-        if isinstance(exc, InputError):
-            raise
         raise InputError(f"body looks like a .npy array but cannot be read: {exc}") from None
 
 

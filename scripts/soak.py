@@ -49,7 +49,10 @@ def soak(server: TorchServe, model: str, clients: int, seconds: float, max_reque
     url = f"{server.inference_url}/predictions/{model}"
     body = json.dumps(load_input(clip)).encode("utf-8")
     headers, management = server.headers(), server.headers("management")
-    check = lambda response: response.json()["top_k"][0]["gloss"] == GLOSS  # noqa: E731
+
+    def check(response: requests.Response) -> bool:
+        return response.json()["top_k"][0]["gloss"] == GLOSS
+
     run_load(url, body, headers, check, clients=2, seconds=60, max_requests=warmup)
     pids = worker_pids(server.management_url, management, model)
     rss_start, bytes_start = rss_mib(pids), log_bytes(server)
