@@ -82,17 +82,21 @@ def header(headers: dict[str, Any], name: str) -> Any:
 def request_body(row: dict[str, Any], headers: dict[str, Any]) -> Any:
     """The payload TorchServe passed for one request, after its Content-Type is checked.
 
-    `row` maps parameter names to values (the body, or multipart fields); `headers` holds the request
-    headers and, per parameter, {"content-type": ...} (TorchServe's RequestProcessor properties).
+    `row` maps parameter names to values: the body, multipart fields, or gRPC inputs; a field or
+    input named `data` is the payload. `headers` holds the request headers and, per parameter,
+    {"content-type": ...} (TorchServe's RequestProcessor properties).
     """
     content_type = header(headers, "content-type")
-    if media_type(content_type).startswith("multipart/"):
-        if row.get("data") is None:
-            fields = ", ".join(repr(name) for name in list(row)[:5])
-            raise InputError("multipart body has no complete field named 'data' (empty, truncated or misnamed"
-                             + (f"; fields found: {fields})" if fields else ")"))
-        return checked_body(row["data"], (headers.get("data") or {}).get("content-type"))
-    check_media_type(content_type)
+    multipart = media_type(content_type).startswith("multipart/")
+    if not multipart:
+        check_media_type(content_type)
+    if row.get("data") is not None:
+        part = headers.get("data")
+        return checked_body(row["data"], part.get("content-type") if isinstance(part, dict) else None)
+    if multipart:
+        fields = ", ".join(repr(name) for name in list(row)[:5])
+        raise InputError("multipart body has no complete field named 'data' (empty, truncated or misnamed"
+                         + (f"; fields found: {fields})" if fields else ")"))
     if "body" not in row:
         raise InputError(f"no request body found; {SEND_THIS}")
     return checked_body(row["body"], content_type)

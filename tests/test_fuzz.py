@@ -187,3 +187,4 @@ def test_schemathesis_management_api_changes_nothing(server: TorchServe) -> None
     after = requests.get(f"{server.management_url}/models", headers=management, timeout=30).json()
     assert after == before
     assert worker_pids(server.management_url, management, "asl100") == pids
+

@@ -13,7 +13,7 @@ import yaml
 from ts.context import Context, RequestProcessor
 
 from handlers.keypoints import InputError
-from handlers.payload import Decoded, Limits, decode_request
+from handlers.payload import Decoded, Limits, decode_request, request_body
 from handlers.tgcn_handler import TGCNHandler
 from tests import reference
 from tests.conftest import CLIP, SHARED
@@ -137,3 +137,12 @@ def test_decoded_windows_are_model_ready() -> None:
     decoded = decode_request({"frames": np.zeros((3, 55, 2)).tolist()}, LIMITS)
     assert isinstance(decoded, Decoded) and decoded.windows.flags["C_CONTIGUOUS"]
     assert torch.from_numpy(decoded.windows).dtype == torch.float32
+
+
+def test_request_body_takes_a_data_input_without_content_type() -> None:
+    """gRPC inputs and multipart fields named data; a request header named data is not a part."""
+    assert request_body({"data": b"{}"}, {"data": {"content-type": ""}}) == b"{}"
+    assert request_body({"data": {"frames": 1}}, {"data": "not a dict", "Content-Type": "multipart/form-data"}) == {
+        "frames": 1}
+    with pytest.raises(InputError, match="Content-Type 'image/png' is not accepted"):
+        request_body({"data": b"x"}, {"data": {"content-type": "image/png"}})
