@@ -54,3 +54,7 @@ stop-video:
 	@if [ -x $(VIDEO_PY) ]; then $(VIDEO_PY) -m scripts.torchserve_ctl stop --run-dir run-video; fi
 
 clean: stop-video
+
+.PHONY: soak
+soak: archives
+	$(PY) -m scripts.soak --start

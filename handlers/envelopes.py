@@ -64,13 +64,13 @@ def _is_native_row(row: Any) -> bool:
     return not set(INPUT_KEYS) & set(row) and all(isinstance(value, (bytes, bytearray, str)) for value in row.values())
 
 
-def unwrap(rows: Any, native_body: Callable[[dict[str, Any]], Any]) -> Unwrapped:
+def unwrap(rows: Any, native_body: Callable[[int, dict[str, Any]], Any]) -> Unwrapped:
     """Handler rows -> the request bodies the payload decoder understands (InputError for bad ones).
 
-    `native_body` extracts the body of one native row (the handler's own rule)."""
+    `native_body(idx, row)` extracts the body of the batch's idx-th native row (the handler's own rule)."""
     protocol = protocol_of(rows)
     if protocol == NATIVE:
-        return Unwrapped(protocol, [_guarded(native_body, row) for row in rows])
+        return Unwrapped(protocol, [_guarded(native_body, idx, row) for idx, row in enumerate(rows)])
     if protocol == KSERVE_V1:
         if not isinstance(rows, list) or not rows:
             return Unwrapped(protocol, [InputError('a KServe v1 body is {"instances": [...]} with at least one '
@@ -82,10 +82,10 @@ def unwrap(rows: Any, native_body: Callable[[dict[str, Any]], Any]) -> Unwrapped
         return Unwrapped(protocol, [error])
 
 
-def _guarded(extract: Callable[[dict[str, Any]], Any], row: dict[str, Any]) -> Any:
-    """extract(row), or the InputError it raises."""
+def _guarded(extract: Callable[[int, dict[str, Any]], Any], idx: int, row: dict[str, Any]) -> Any:
+    """extract(idx, row), or the InputError it raises."""
     try:
-        return extract(row)
+        return extract(idx, row)
     except InputError as error:
         return error
 

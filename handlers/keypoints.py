@@ -15,12 +15,21 @@ BODY_POINTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 17, 18)
 HAND_POINTS = 21
 FRAME_SIZE = 256.0
 NUM_WINDOWS = 4
+# Sanity bound for pixel coordinates (frames are 256 pixels; OpenPose on 8K video stays far below).
+MAX_ABS_PIXEL = 1e5
+MAX_MESSAGE = 300
+NUMBER_KINDS = {"b": "booleans", "U": "strings", "S": "bytes", "O": "null, objects, mixed types or huge integers",
+                "c": "complex numbers", "V": "structured records", "M": "dates", "m": "time deltas"}
 
 
 class InputError(ValueError):
     """A request payload the model cannot use; `status` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int = 400) -> None:
+        # The message becomes the HTTP reason phrase: one line of ASCII, bounded in length.
+        message = "".join(ch if " " <= ch <= "~" else ascii(ch)[1:-1] for ch in message)
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE - 3] + "..."
         super().__init__(message)
         self.status = status
 
@@ -32,12 +41,11 @@ def _points(values: Any, count: int, what: str, allow_empty: bool) -> np.ndarray
     if not isinstance(values, list) or len(values) != 3 * count:
         got = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
         raise InputError(f"{what} must be a list of {3 * count} numbers (x, y, confidence per point), got {got}")
-    try:
-        array = np.asarray(values, dtype=np.float32).reshape(count, 3)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must contain only numbers") from None
-    if not np.isfinite(array).all():
-        raise InputError(f"{what} contains NaN or infinite values")
+    array = as_float_array(values, what, max_abs=None)
+    if array.shape != (3 * count,):
+        raise InputError(f"{what} must be a flat list of {3 * count} numbers, got shape {array.shape}")
+    array = array.reshape(count, 3)
+    check_magnitude(array[:, :2], MAX_ABS_PIXEL, what)
     return array[:, :2]
 
 
@@ -118,15 +126,35 @@ def frames_to_windows(pixels: np.ndarray, num_samples: int, num_windows: int = N
     return np.ascontiguousarray(picked.transpose(0, 2, 1, 3).reshape(num_windows, NUM_POINTS, 2 * num_samples))
 
 
-def as_float_array(value: Any, what: str) -> np.ndarray:
-    """A nested list (or array) of numbers -> finite float32 array, or InputError naming `what`."""
+def as_float_array(value: Any, what: str, max_abs: float | None) -> np.ndarray:
+    """A nested list (or array) of numbers -> finite float32 array, or InputError naming `what`.
+
+    Only real numbers pass: numeric strings, booleans, null and huge integers are refused, as are
+    NaN, infinities and (when `max_abs` is given) values beyond +-max_abs.
+    """
     try:
-        array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a rectangular array of numbers") from None
-    if array.dtype == object or not np.isfinite(array).all():
-        raise InputError(f"{what} contains NaN, infinite or non-numeric values")
-    return array
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        raise InputError(f"{what} must be a rectangular array of numbers (ragged or too deeply nested)") from None
+    if raw.dtype.kind not in "iuf":
+        found = NUMBER_KINDS.get(raw.dtype.kind, str(raw.dtype))
+        raise InputError(f"{what} must contain only numbers, found {found}")
+    if not np.isfinite(raw).all():
+        raise InputError(f"{what} contains NaN or infinite values")
+    check_magnitude(raw, np.finfo(np.float32).max if max_abs is None else max_abs, what)
+    return raw.astype(np.float32)
+
+
+def check_magnitude(array: np.ndarray, max_abs: float, what: str) -> None:
+    """Refuse absurd magnitudes (they would overflow float32 or saturate the model)."""
+    if array.size and float(np.abs(array).max()) > max_abs:
+        raise InputError(f"{what} has values of magnitude up to {float(np.abs(array).max()):.3g}; "
+                         f"the limit is {max_abs:.3g}")
+
+
+def sample_bound(max_abs_pixel: float = MAX_ABS_PIXEL) -> float:
+    """The largest normalised value a pixel within +-max_abs_pixel can give."""
+    return 2.0 * max_abs_pixel / FRAME_SIZE + 1.0
 
 
 def check_frames(array: np.ndarray, what: str) -> np.ndarray:

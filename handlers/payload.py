@@ -8,6 +8,8 @@ Accepted bodies (JSON object, or the raw bytes of one; or a .npy array):
 - {"pose_file": "<base64 of a pose-format .pose file>"}
 each with an optional "top_k". A .npy body holds a (T, 55, 2) or (55, 100) float array; a body sent
 as Content-Type application/x-pose is a .pose file.
+Every other body is refused with an InputError whose message names the problem: the handler
+answers it with that 4xx status and keeps serving.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from handlers.keypoints import (InputError, as_float_array, check_frames, check_sample, frames_to_windows,
-                                openpose_to_frames)
+from handlers.keypoints import (MAX_ABS_PIXEL, InputError, as_float_array, check_frames, check_sample,
+                                frames_to_windows, openpose_to_frames, sample_bound)
 from handlers.mediapipe_map import mediapipe_to_frames
 from handlers.pose_file import pose_to_frames
 
@@ -29,10 +31,15 @@ if TYPE_CHECKING:
     import torch
 
 INPUT_KEYS = ("openpose_frames", "frames", "sample", "mediapipe_frames", "pose_file")
-POSE_CONTENT_TYPES = ("application/x-pose", "application/pose")
-VIDEO_CONTENT_TYPES = ("video/mp4", "video/webm", "video/x-msvideo", "video/avi")
 OPTION_KEYS = ("top_k",)
 NPY_MAGIC = b"\x93NUMPY"
+POSE_CONTENT_TYPES = ("application/x-pose", "application/pose")
+VIDEO_CONTENT_TYPES = ("video/mp4", "video/webm", "video/x-msvideo", "video/avi")
+# Media types whose bodies reach a decoder (text/* is read as JSON text too); the rest answer 415.
+# Video passes here: the video handler decodes it, the keypoint handler answers 415 naming the video archive.
+ACCEPTED_TYPES = ("application/json", "application/octet-stream", "application/x-npy",
+                  *POSE_CONTENT_TYPES, *VIDEO_CONTENT_TYPES)
+SEND_THIS = "send JSON with Content-Type: application/json (or a .npy array as application/octet-stream)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class Limits:
     num_classes: int
     default_top_k: int = 5
     max_frames: int = 5000
+    max_windows: int = 64
 
 
 @dataclass(frozen=True)
@@ -63,21 +71,91 @@ class Prediction:
     top_k: int
 
 
+def media_type(content_type: Any) -> str:
+    """'Application/JSON; charset=utf-8' -> 'application/json' ('' when absent)."""
+    return str(content_type or "").split(";", 1)[0].strip().lower()
+
+
+def check_media_type(content_type: Any) -> None:
+    """Refuse bodies of a media type this model cannot read (415)."""
+    kind = media_type(content_type)
+    if kind == "application/x-www-form-urlencoded":
+        raise InputError(f"form-encoded bodies are not accepted; {SEND_THIS}", status=415)
+    if kind and kind not in ACCEPTED_TYPES and not kind.startswith("text/"):
+        raise InputError(f"Content-Type {kind!r} is not accepted; {SEND_THIS}", status=415)
+
+
+def header(headers: dict[str, Any], name: str) -> Any:
+    """A request header by case-insensitive name (None when absent)."""
+    return next((value for key, value in headers.items() if key.lower() == name), None)
+
+
+def request_body(row: dict[str, Any], headers: dict[str, Any]) -> Any:
+    """The payload TorchServe passed for one request, after its Content-Type is checked.
+
+    `row` maps parameter names to values: the body, multipart fields, or gRPC inputs; a field or
+    input named `data` is the payload. `headers` holds the request headers and, per parameter,
+    {"content-type": ...} (TorchServe's RequestProcessor properties).
+    """
+    content_type = header(headers, "content-type")
+    multipart = media_type(content_type).startswith("multipart/")
+    if not multipart:
+        check_media_type(content_type)
+    if row.get("data") is not None:
+        part = headers.get("data")
+        return checked_body(row["data"], part.get("content-type") if isinstance(part, dict) else None)
+    if multipart:
+        fields = ", ".join(repr(name) for name in list(row)[:5])
+        raise InputError("multipart body has no complete field named 'data' (empty, truncated or misnamed"
+                         + (f"; fields found: {fields})" if fields else ")"))
+    if "body" not in row:
+        raise InputError(f"no request body found; {SEND_THIS}")
+    return checked_body(row["body"], content_type)
+
+
+def checked_body(body: Any, content_type: Any) -> Any:
+    """The body if its media type is accepted; JSON that TorchServe already decoded must be an object."""
+    check_media_type(content_type)
+    if media_type(content_type) == "application/json" and not isinstance(body, (dict, bytes, bytearray)):
+        kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
+                 list: "an array"}
+        raise InputError(f"body must be a JSON object with one of {', '.join(INPUT_KEYS)}, "
+                         f"got {kinds.get(type(body), type(body).__name__)}")
+    return body
+
+
+def load_npy(raw: bytes) -> np.ndarray:
+    """A .npy body -> array; the header's shape must match the bytes sent (no pickles, no huge allocations)."""
+    stream = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+        if dtype.hasobject:
+            raise InputError("the .npy array holds Python objects; only numeric arrays are accepted")
+        expected = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if expected != len(raw) - stream.tell():
+            raise InputError(f"the .npy header announces shape {shape} of {dtype} ({expected:.0f} bytes) "
+                             f"but {len(raw) - stream.tell()} bytes follow it")
+        stream.seek(0)
+        return np.load(stream, allow_pickle=False)
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError, TypeError) as exc:
+        raise InputError(f"body looks like a .npy array but cannot be read: {exc}") from None
+
+
 def parse_body(body: Any) -> dict[str, Any] | np.ndarray:
     """What TorchServe hands the handler (dict, str, bytes) -> a JSON object or a .npy array."""
     if isinstance(body, dict):
         return body
     if isinstance(body, (bytes, bytearray)):
         if bytes(body[:6]) == NPY_MAGIC:
-            try:
-                return np.load(io.BytesIO(bytes(body)), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise InputError(f"body looks like a .npy array but cannot be read: {exc}") from None
+            return load_npy(bytes(body))
         try:
             body = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
-            raise InputError("body must be a UTF-8 JSON object, a .npy array, or a .pose file sent as "
-                             "Content-Type application/x-pose") from None
+            raise InputError("body must be a UTF-8 JSON object or a .npy array") from None
     if isinstance(body, str):
         if not body.strip():
             raise InputError("empty request body; expected a JSON object with one of " + ", ".join(INPUT_KEYS))
@@ -95,13 +173,14 @@ def parse_top_k(value: Any, limits: Limits) -> int:
     if value is None:
         return min(limits.default_top_k, limits.num_classes)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.num_classes:
-        raise InputError(f"top_k must be an integer from 1 to {limits.num_classes}, got {value!r}")
+        raise InputError(f"top_k must be an integer from 1 to {limits.num_classes}, got {shown(value)}")
     return value
 
 
-def media_type(content_type: str | None) -> str:
-    """'Video/MP4; codecs=..' -> 'video/mp4' ('' when absent)."""
-    return (content_type or "").split(";")[0].strip().lower()
+def shown(value: Any, limit: int = 40) -> str:
+    """A short repr of a client-supplied value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def decode_request(body: Any, limits: Limits, content_type: str | None = None) -> Decoded:
@@ -116,11 +195,11 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None) -
                          f"(<model>_video, see README 'Video'), or extract keypoints first", status=415)
     parsed = parse_body(body)
     if isinstance(parsed, np.ndarray):
-        return _decode_array(as_float_array(parsed, "the .npy array"), "npy", limits.default_top_k, limits)
+        return _decode_array(parsed, "npy", parse_top_k(None, limits), limits)
     inputs = [key for key in INPUT_KEYS if key in parsed]
     unknown = sorted(set(parsed) - set(INPUT_KEYS) - set(OPTION_KEYS))
     if unknown:
-        raise InputError(f"unknown field(s) {', '.join(map(repr, unknown))}; expected one of "
+        raise InputError(f"unknown field(s) {', '.join(shown(key) for key in unknown[:5])}; expected one of "
                          f"{', '.join(INPUT_KEYS)} and optionally top_k")
     if len(inputs) != 1:
         raise InputError(f"body must hold exactly one of {', '.join(INPUT_KEYS)}, found {len(inputs)}")
@@ -134,7 +213,7 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None) -
         return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(value))
     if kind == "pose_file":
         return _decode_pixels(pose_to_frames(decode_base64(value, kind), limits.max_frames), kind, top_k, limits)
-    return _decode_array(as_float_array(value, kind), kind, top_k, limits)
+    return _decode_array(value, kind, top_k, limits)
 
 
 def decode_base64(value: Any, what: str) -> bytes:
@@ -153,15 +232,18 @@ def _decode_pixels(pixels: np.ndarray, kind: str, top_k: int | None, limits: Lim
     return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(pixels))
 
 
-def _decode_array(array: np.ndarray, kind: str, top_k: int, limits: Limits) -> Decoded:
+def _decode_array(value: Any, kind: str, top_k: int, limits: Limits) -> Decoded:
     """A (T, 55, 2) pixel array or a prepared (55, 2S) / (W, 55, 2S) sample -> Decoded."""
-    is_frames = kind == "frames" or (kind == "npy" and array.ndim == 3 and array.shape[-1] == 2)
+    what = "the .npy array" if kind == "npy" else kind
+    shape = np.shape(value) if isinstance(value, np.ndarray) else None
+    is_frames = kind == "frames" or (shape is not None and len(shape) == 3 and shape[-1] == 2)
+    array = as_float_array(value, what, MAX_ABS_PIXEL if is_frames else sample_bound())
     if is_frames:
         frames = check_frames(array, kind)
         if len(frames) > limits.max_frames:
             raise InputError(f"{kind} has {len(frames)} frames; the limit is {limits.max_frames}")
         return Decoded(kind, frames_to_windows(frames, limits.num_samples), top_k, len(frames))
     windows = check_sample(array, limits.num_samples, kind)
-    if len(windows) > 64:
-        raise InputError(f"{kind} has {len(windows)} windows; the limit is 64")
+    if len(windows) > limits.max_windows:
+        raise InputError(f"{kind} has {len(windows)} windows; the limit is {limits.max_windows}")
     return Decoded(kind, np.ascontiguousarray(windows, dtype=np.float32), top_k, limits.num_samples)

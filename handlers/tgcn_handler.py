@@ -20,22 +20,13 @@ from handlers.keypoints import InputError
 from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)
-from handlers.payload import Decoded, Limits, Prediction, decode_request
+from handlers.payload import Decoded, Limits, Prediction, decode_request, request_body
 from handlers.tgcn_config import read_config
 from handlers.tgcn_model import load_model
 
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
-
-
-def request_body(row: dict[str, Any]) -> Any:
-    """The payload TorchServe passed for one request: the body, or a multipart field named data."""
-    for key in ("data", "body"):
-        if row.get(key) is not None:
-            return row[key]
-    raise InputError("no request body found: send JSON with Content-Type: application/json (or a .npy array "
-                     "as application/octet-stream); form-encoded bodies are not accepted")
 
 
 def body_content_type(headers: dict[str, Any]) -> str | None:
@@ -69,7 +60,8 @@ class TGCNHandler(BaseHandler):
         self.glosses = read_glosses(model_dir / "glosses.txt", num_classes)
         self.limits = Limits(num_samples=config.num_samples, num_classes=num_classes,
                              default_top_k=int(settings.get("default_top_k", 5)),
-                             max_frames=int(settings.get("max_frames", 5000)))
+                             max_frames=int(settings.get("max_frames", 5000)),
+                             max_windows=int(settings.get("max_windows", 64)))
         self.model_name = context.model_name
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context
@@ -82,7 +74,7 @@ class TGCNHandler(BaseHandler):
     def preprocess(self, data: list[Any]) -> list[Decoded | InputError]:
         """Decode every request of the batch (or every instance/sample under a KServe envelope);
         a bad one becomes its own InputError."""
-        unwrapped = unwrap(data, request_body)
+        unwrapped = unwrap(data, lambda idx, row: request_body(row, self.context.get_all_request_header(idx)))
         self.protocol = unwrapped.protocol
         items: list[Decoded | InputError] = []
         for idx, body in enumerate(unwrapped.bodies):

@@ -31,6 +31,7 @@ BASE_CONFIG = REPO / "config.properties"
 # 503), so under them every model is registered with batch size 1 instead of its archive's batchSize.
 UNBATCHED_ENVELOPES = ("kserve", "kservev2")
 VIDEO_SUFFIX = "_video"  # video archives run on their own instance from .venv-video (README "Video")
+LOG_CONFIG = REPO / "configs" / "log4j2.xml"
 
 
 class ServeError(RuntimeError):
@@ -93,7 +94,8 @@ class TorchServe:
 
     def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, model_store: Path = DEFAULT_STORE,
                  config: Path = BASE_CONFIG, ports: Ports | None = None,
-                 overrides: dict[str, str] | None = None, python: Path | None = None) -> None:
+                 overrides: dict[str, str] | None = None, python: Path | None = None,
+                 log_config: Path | None = LOG_CONFIG) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.python = Path(python or sys.executable)  # its venv's torchserve, and so its workers' Python
         self.model_store = Path(model_store).resolve()
@@ -104,6 +106,9 @@ class TorchServe:
             self.properties["metrics_config"] = str(Path(config).resolve().parent / self.properties["metrics_config"])
         self.pid_file = self.run_dir / "torchserve.pid"
         self.log_file = self.run_dir / "torchserve.out"
+        self.log_config = log_config
+        self.model_log = self.run_dir / "logs" / "model_log.log"
+        self.model_log_start = 0  # where this start's lines begin (logs/ outlives a restart)
 
     @property
     def inference_url(self) -> str:
@@ -164,6 +169,9 @@ class TorchServe:
         unbatched = self.properties.get("service_envelope") in UNBATCHED_ENVELOPES
         if not unbatched:
             command += ["--models", *(f"{name}={name}.mar" for name in models)]
+        if self.log_config is not None:
+            command += ["--log-config", str(self.log_config)]
+        self.model_log_start = self.model_log.stat().st_size if self.model_log.is_file() else 0
         with open(self.log_file, "wb") as log:
             process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -228,10 +236,11 @@ class TorchServe:
 
     def load_failure(self, models: list[str]) -> str | None:
         """The handler's load error for one of `models`, read from the worker log, if any."""
-        log = self.run_dir / "logs" / "model_log.log"
-        if not log.is_file():
+        if not self.model_log.is_file():
             return None
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(self.model_log, "rb") as log:
+            log.seek(self.model_log_start)
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
         for name in models:
             tag = f"-{name}_"
             own = [line for line in lines if tag in line]

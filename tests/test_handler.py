@@ -13,7 +13,7 @@ import yaml
 from ts.context import Context, RequestProcessor
 
 from handlers.keypoints import InputError
-from handlers.payload import Decoded, Limits, decode_request
+from handlers.payload import Decoded, Limits, decode_request, request_body
 from handlers.tgcn_handler import TGCNHandler
 from tests import reference
 from tests.conftest import CLIP, SHARED
@@ -114,8 +114,8 @@ def test_decode_sample_frames_and_npy() -> None:
     ({"sample": [[0.0] * 99] * 55}, r"shape \(55, 100\)"),
     ({"frames": [[[0, 0]] * 56]}, r"shape \(T, 55, 2\)"),
     ({"frames": []}, r"shape \(T, 55, 2\)"),
-    ({"frames": [[[0, "a"]] * 55]}, "rectangular array of numbers|non-numeric"),
-    ({"sample": [[float("inf")] * 100] * 55}, "NaN, infinite"),
+    ({"frames": [[[0, "a"]] * 55]}, "must contain only numbers, found strings"),
+    ({"sample": [[float("inf")] * 100] * 55}, "NaN or infinite"),
     ({"sample": [[0.0] * 100] * 55, "top_k": 0}, "top_k must be an integer from 1 to 100"),
     ({"sample": [[0.0] * 100] * 55, "top_k": 101}, "top_k must be an integer from 1 to 100"),
     ({"sample": [[0.0] * 100] * 55, "top_k": "5"}, "top_k must be an integer"),
@@ -137,3 +137,12 @@ def test_decoded_windows_are_model_ready() -> None:
     decoded = decode_request({"frames": np.zeros((3, 55, 2)).tolist()}, LIMITS)
     assert isinstance(decoded, Decoded) and decoded.windows.flags["C_CONTIGUOUS"]
     assert torch.from_numpy(decoded.windows).dtype == torch.float32
+
+
+def test_request_body_takes_a_data_input_without_content_type() -> None:
+    """gRPC inputs and multipart fields named data; a request header named data is not a part."""
+    assert request_body({"data": b"{}"}, {"data": {"content-type": ""}}) == b"{}"
+    assert request_body({"data": {"frames": 1}}, {"data": "not a dict", "Content-Type": "multipart/form-data"}) == {
+        "frames": 1}
+    with pytest.raises(InputError, match="Content-Type 'image/png' is not accepted"):
+        request_body({"data": b"x"}, {"data": {"content-type": "image/png"}})

@@ -1,0 +1,155 @@
+"""Concurrent load against a live TorchServe: bounded in time and count, every answer checked.
+
+Used by scripts/soak.py and by the fault tests (worker SIGKILL, set-default under load). A client
+call ends with a checked answer, a retried-then-answered call, or a counted failure; none can hang
+past its timeout. TorchServe answers 503 while a model has no worker, and 500 or 507 "Worker died."
+to the requests a killed worker held: such a call is retried after a short pause (inference is
+idempotent) and counted as retried.
+"""
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import psutil
+import requests
+
+
+
+def retriable(response: requests.Response) -> bool:
+    """TorchServe's answers that mean "no worker had it; send it again"."""
+    return response.status_code == 503 or (response.status_code in (500, 507) and "Worker died" in response.text)
+
+
+@dataclass
+class LoadReport:
+    """What a load run saw. `lost` counts calls that ended without a correct answer."""
+
+    requests: int = 0
+    correct: int = 0
+    retried: int = 0
+    lost: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def percentile(self, q: float) -> float:
+        """Latency percentile in milliseconds (0 when nothing was measured)."""
+        if len(self.latencies) < 2:
+            return 1000 * (self.latencies[0] if self.latencies else 0.0)
+        return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1]
+
+    def summary(self) -> dict[str, Any]:
+        """The figures as a JSON-ready dict."""
+        return {"requests": self.requests, "correct": self.correct, "errors": self.lost, "retried": self.retried,
+                "statuses": dict(self.statuses), "seconds": round(self.seconds, 1),
+                "requests_per_s": round(self.requests / self.seconds, 1) if self.seconds else 0.0,
+                "p50_ms": round(self.percentile(50), 1), "p99_ms": round(self.percentile(99), 1),
+                "first_failures": self.failures[:5]}
+
+
+def answer_is(check: Callable[[requests.Response], bool], response: requests.Response) -> bool:
+    """`check(response)`, with an unreadable answer counted as a wrong one."""
+    try:
+        return bool(check(response))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+
+
+def call(session: requests.Session, url: str, body: bytes, headers: dict[str, str],
+         check: Callable[[requests.Response], bool], timeout: float, retries: int) -> tuple[str, int]:
+    """One client call with retries on retriable answers; -> (outcome, attempts) with outcome
+    'correct' or a failure description."""
+    for attempt in range(1, retries + 2):
+        try:
+            response = session.post(url, data=body, headers=headers, timeout=timeout)
+        except requests.ConnectionError as exc:
+            outcome, again = f"connection error: {exc}", True
+        except requests.Timeout:
+            return f"no answer within {timeout} s", attempt
+        else:
+            if response.status_code == 200 and answer_is(check, response):
+                return "correct", attempt
+            outcome = f"{response.status_code}: {response.text[:200]}"
+            again = retriable(response)
+        if not again or attempt > retries:
+            return outcome, attempt
+        time.sleep(min(0.1 * 2 ** attempt, 2.0))
+    raise AssertionError("unreachable")
+
+
+def run_load(url: str, body: bytes, headers: dict[str, str], check: Callable[[requests.Response], bool],
+             clients: int = 32, seconds: float = 10.0, max_requests: int | None = None,
+             timeout: float = 30.0, retries: int = 5,
+             during: Callable[[], None] | None = None) -> LoadReport:
+    """`clients` threads POST `body` to `url` until `seconds` pass or `max_requests` were sent.
+
+    `during`, if given, runs in the caller's thread while the load is on (to inject a fault); the
+    load goes on until both it and the time budget are done.
+    """
+    report = LoadReport()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    headers = {"Content-Type": "application/json", **headers}
+    fault_running = threading.Event()
+    if during is not None:
+        fault_running.set()
+
+    def client() -> None:
+        with requests.Session() as session:
+            while time.monotonic() < deadline or fault_running.is_set():
+                with lock:
+                    if max_requests is not None and report.requests >= max_requests:
+                        return
+                    report.requests += 1
+                started = time.monotonic()
+                outcome, attempts = call(session, url, body, headers, check, timeout, retries)
+                elapsed = time.monotonic() - started
+                with lock:
+                    report.latencies.append(elapsed)
+                    report.retried += attempts > 1
+                    report.statuses[outcome.split(":", 1)[0]] += 1
+                    if outcome == "correct":
+                        report.correct += 1
+                    else:
+                        report.lost += 1
+                        report.failures.append(outcome)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(client) for _ in range(clients)]
+        if during is not None:
+            try:
+                during()
+            finally:
+                fault_running.clear()
+        for future in futures:
+            future.result()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def model_workers(management_url: str, headers: dict[str, str], model: str, version: str | None = None,
+                  timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The workers of a model version (default version when None), as the management API lists them."""
+    target = f"{management_url}/models/{model}" + (f"/{version}" if version else "")
+    response = requests.get(target, headers=headers, timeout=timeout)
+    response.raise_for_status()
+    return [worker for entry in response.json() for worker in entry.get("workers", [])]
+
+
+def worker_pids(management_url: str, headers: dict[str, str], model: str, version: str | None = None) -> list[int]:
+    """PIDs of the model's READY workers."""
+    return [int(worker["pid"]) for worker in model_workers(management_url, headers, model, version)
+            if worker.get("status") == "READY" and worker.get("pid")]
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of these processes together, in MiB."""
+    return sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
