@@ -26,7 +26,6 @@ from typing import Any, Callable
 import numpy as np
 
 from handlers.keypoints import InputError
-from handlers.payload import INPUT_KEYS
 
 NATIVE, KSERVE_V1, KSERVE_V2 = "native", "kserve", "kservev2"
 NATIVE_KEYS = {"body", "data"}
@@ -61,7 +60,8 @@ def _is_native_row(row: Any) -> bool:
         return False
     if NATIVE_KEYS & set(row):
         return True
-    return not set(INPUT_KEYS) & set(row) and all(isinstance(value, (bytes, bytearray, str)) for value in row.values())
+    # Form fields and multipart parts arrive as bytes or text; v1 instances hold JSON values.
+    return all(isinstance(value, (bytes, bytearray, str)) for value in row.values())
 
 
 def unwrap(rows: Any, native_body: Callable[[int, dict[str, Any]], Any]) -> Unwrapped:

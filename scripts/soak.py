@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from scripts.loadgen import rss_mib, run_load, worker_pids
-from scripts.predict import load_input
+from scripts.client import load_input
 from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
 from scripts.wlasl_data import data_root
 

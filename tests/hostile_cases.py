@@ -73,7 +73,7 @@ CASES = [
     Hostile("deep nesting in frames", as_json({"frames": json.loads("[" * 200 + "]" * 200)}), JSON, 400,
             "too deeply nested"),
     # fields
-    Hostile("empty object", b"{}", JSON, 400, "exactly one of openpose_frames, frames, sample, found 0"),
+    Hostile("empty object", b"{}", JSON, 400, "exactly one of openpose_frames, frames, sample, mediapipe_frames, pose_file, found 0"),
     Hostile("two inputs", as_json({"frames": [ZERO_FRAME], "sample": SAMPLE}), JSON, 400, "found 2"),
     Hostile("unknown field", as_json({"frames": [ZERO_FRAME], "evil": 1}), JSON, 400, "unknown field(s) 'evil'"),
     Hostile("header injection in a key", as_json({"a\r\nX-Injected: 1": 1}), JSON, 400, "unknown field(s)"),
