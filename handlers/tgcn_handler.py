@@ -18,8 +18,8 @@ from ts.torch_handler.base_handler import BaseHandler
 from handlers.keypoints import InputError
 from handlers.labels import read_glosses
 from handlers.payload import Decoded, Limits, Prediction, decode_request
+from handlers.runtime import load_runtime
 from handlers.tgcn_config import read_config
-from handlers.tgcn_model import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class TGCNHandler(BaseHandler):
     """initialize -> preprocess (decode each request) -> inference (one batched forward) -> postprocess."""
 
     def initialize(self, context: Any) -> None:
-        """Build the model from the archive's config.ini and load its verified weights."""
+        """Build the archive's runtime (eager or ONNX Runtime) from its config.ini and verified files."""
         model_dir = Path(context.system_properties["model_dir"])
         settings = dict((context.model_yaml_config or {}).get("handler") or {})
         for key in ("variant", "num_classes", "checkpoint_sha256"):
@@ -50,7 +50,7 @@ class TGCNHandler(BaseHandler):
         config = read_config(model_dir / "config.ini")
         num_classes = int(settings["num_classes"])
         weights = model_dir / context.manifest["model"]["serializedFile"]
-        self.model = load_model(weights, config, num_classes, expected_sha256=settings["checkpoint_sha256"])
+        self.runtime = load_runtime(settings, model_dir, weights, config, num_classes)
         self.glosses = read_glosses(model_dir / "glosses.txt", num_classes)
         self.limits = Limits(num_samples=config.num_samples, num_classes=num_classes,
                              default_top_k=int(settings.get("default_top_k", 5)),
@@ -59,9 +59,9 @@ class TGCNHandler(BaseHandler):
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context
         self.initialized = True
-        logger.info("loaded %s v%s (%s, %d classes, hidden %d, %d stages) from %s",
+        logger.info("loaded %s v%s (%s, %d classes, hidden %d, %d stages) from %s, runtime %s",
                     self.model_name, self.model_version, settings["variant"], num_classes,
-                    config.hidden_size, config.num_stages, weights.name)
+                    config.hidden_size, config.num_stages, weights.name, self.runtime.name)
 
     def preprocess(self, data: list[dict[str, Any]]) -> list[Decoded | InputError]:
         """Decode every request of the batch; a bad one becomes its own InputError."""
@@ -78,9 +78,7 @@ class TGCNHandler(BaseHandler):
         valid = [item for item in items if isinstance(item, Decoded)]
         if not valid:
             return list(items)
-        windows = torch.from_numpy(np.concatenate([item.windows for item in valid]))
-        with torch.inference_mode():
-            logits = self.model(windows)
+        logits = self.runtime(np.concatenate([item.windows for item in valid]))
         chunks = torch.split(logits, [len(item.windows) for item in valid])
         predictions = iter(Prediction(chunk.mean(dim=0), item.top_k) for chunk, item in zip(chunks, valid))
         return [next(predictions) if isinstance(item, Decoded) else item for item in items]

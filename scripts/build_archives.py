@@ -2,13 +2,16 @@
 
 Each archive holds the checkpoint, its config.ini (checked against the checkpoint's shapes),
 glosses.txt (derived from WLASL_v0.3.json), the handler package and a model-config.yaml that
-records the checkpoint's sha256 for the worker to verify.
+records the checkpoint's sha256 for the worker to verify. For an ONNX Runtime archive
+(`handler.runtime` in configs/aslN.yaml, or --runtime) it also holds model.onnx and its sha256,
+packaged only after its logits matched eager PyTorch within 1e-4 (scripts/export_onnx.py).
 
-    python -m scripts.build_archives [--variants asl100 asl300] [--version 1.0]
+    python -m scripts.build_archives [--variants asl100 asl300] [--version 1.0] [--runtime eager]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -17,8 +20,10 @@ from pathlib import Path
 import yaml
 
 from handlers.labels import glosses_from_wlasl, variant_classes, write_glosses
+from handlers.runtime import ONNX_FILE, RUNTIMES, runtime_name
 from handlers.tgcn_config import ConfigError, read_config
 from handlers.tgcn_model import CheckpointError, build_model, check_shapes, read_state_dict, sha256_file
+from scripts.export_onnx import ParityError, build_onnx
 from scripts.wlasl_data import REPO, VARIANTS, Weights, data_root, find_weights
 
 
@@ -26,16 +31,21 @@ class BuildError(RuntimeError):
     """A variant whose archive cannot be built; the message says why."""
 
 
-def stage(variant: str, weights: Weights, data: Path, staging: Path) -> Path:
+def stage(variant: str, weights: Weights, data: Path, staging: Path, runtime: str | None = None) -> Path:
     """Check the weights against the config and write the archive's extra files; returns the model config."""
     config_path = weights.config or REPO / "configs" / f"{variant}.ini"
     num_classes = variant_classes(variant)
     try:
         config = read_config(config_path)
-        check_shapes(read_state_dict(weights.checkpoint), build_model(config, num_classes),
-                     f"{weights.checkpoint} with {config_path}")
+        state = read_state_dict(weights.checkpoint)
+        model = build_model(config, num_classes)
+        check_shapes(state, model, f"{weights.checkpoint} with {config_path}")
     except (ConfigError, CheckpointError) as exc:
         raise BuildError(str(exc)) from exc
+    model.load_state_dict(state, strict=True)
+    model_config = yaml.safe_load((REPO / "configs" / f"{variant}.yaml").read_text(encoding="utf-8"))
+    handler = model_config.setdefault("handler", {})
+    handler["runtime"] = runtime_name({"runtime": runtime or handler.get("runtime", "eager")})
     if staging.exists():
         shutil.rmtree(staging)
     extra = staging / "extra"
@@ -47,23 +57,30 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path) -> Path:
         shutil.copy2(module, package / module.name)
     shutil.copyfile(config_path, extra / "config.ini")
     write_glosses(glosses_from_wlasl(data / "WLASL_v0.3.json", num_classes), extra / "glosses.txt")
-    model_config = yaml.safe_load((REPO / "configs" / f"{variant}.yaml").read_text(encoding="utf-8"))
-    model_config.setdefault("handler", {}).update(
-        variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
+    handler.update(variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
+    if handler["runtime"] != "eager":
+        try:
+            report = build_onnx(model, handler["runtime"], extra / ONNX_FILE, data, config.input_feature)
+        except ParityError as exc:
+            raise BuildError(str(exc)) from exc
+        print(f"      {variant}: {report}")
+        handler["onnx_sha256"] = sha256_file(extra / ONNX_FILE)
     model_config_path = staging / "model-config.yaml"
     model_config_path.write_text(yaml.safe_dump(model_config, sort_keys=False), encoding="utf-8")
     return model_config_path
 
 
-def build(variant: str, weights: Weights, data: Path, version: str, export: Path, staging: Path) -> Path:
+def build(variant: str, weights: Weights, data: Path, version: str, export: Path, staging: Path,
+          runtime: str | None = None) -> Path:
     """Stage and archive one variant; returns the .mar path."""
-    model_config = stage(variant, weights, data, staging)
+    model_config = stage(variant, weights, data, staging, runtime)
     archiver = Path(sys.executable).with_name("torch-model-archiver")
     command = [str(archiver), "--model-name", variant, "--version", version,
                "--serialized-file", str(weights.checkpoint), "--handler", str(REPO / "handlers" / "tgcn_handler.py"),
                "--extra-files", str(staging / "extra"), "--config-file", str(model_config),
                "--export-path", str(export), "--force"]
-    done = subprocess.run(command, capture_output=True, text=True)
+    # The archiver stages in $TMPDIR/<model name>: a private TMPDIR keeps concurrent builds apart.
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(staging)))
     if done.returncode != 0:
         raise BuildError(f"torch-model-archiver failed: {done.stderr.strip() or done.stdout.strip()}")
     return export / f"{variant}.mar"
@@ -77,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-path", type=Path, default=REPO / "model_store")
     parser.add_argument("--build-dir", type=Path, default=REPO / "build")
     parser.add_argument("--require", action="store_true", help="fail if a requested variant has no weights")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None,
+                        help="runtime for every archive (default: handler.runtime in configs/aslN.yaml)")
     args = parser.parse_args(argv)
     data = (args.data or data_root()).resolve()
     args.export_path.mkdir(parents=True, exist_ok=True)
@@ -88,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             failed += args.require
             continue
         try:
-            mar = build(variant, weights, data, args.version, args.export_path, args.build_dir / variant)
+            mar = build(variant, weights, data, args.version, args.export_path, args.build_dir / variant, args.runtime)
         except BuildError as exc:
             print(f"FAIL  {variant}: {exc}", file=sys.stderr)
             failed += 1
