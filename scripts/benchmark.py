@@ -1,9 +1,10 @@
 """Benchmark harness: in-process eager and ONNX Runtime, TorchServe over HTTP and gRPC, and a minimal
 eager HTTP server, at 1 and 16 clients, for asl100 (real weights) and asl2000 (generated, same shapes).
 Writes docs/benchmarks.md. Every request is the real clip 32162 as OpenPose JSON (13 frames -> 4
-windows); a sample is one request. Bounded: each cell runs for --seconds after a warm-up.
+windows); a sample is one request. Bounded: --rounds interleaved rounds of --seconds per cell, so that
+the load of a shared machine spreads over all paths alike.
 
-    python -m scripts.benchmark [--seconds 6] [--output docs/benchmarks.md]    (or: make bench)
+    python -m scripts.benchmark [--rounds 3] [--seconds 3] [--output docs/benchmarks.md]   (or: make bench)
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import grpc
 import psutil
 import requests
 import torch
@@ -143,27 +146,47 @@ def drive(call: Callable[[], int], clients: int, seconds: float, warmup: float) 
     return latencies, samples[0], seconds
 
 
-def summarise(path: str, variant: str, clients: int, measured: tuple[list[float], int, float], errors: int = 0,
-              rss_mb: float | None = None, startup_s: float | None = None) -> Result:
-    latencies, samples, seconds = measured
-    ordered = sorted(latencies) or [float("nan")]
-    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-    return Result(path, variant, clients, samples / seconds, 1e3 * statistics.median(ordered), 1e3 * p99,
-                  errors, rss_mb, startup_s)
+@dataclass
+class Cell:
+    """One path x model x client count: what to call, and what its rounds measured so far."""
+
+    path: str
+    variant: str
+    clients: int
+    call: Callable[[], int]  # one request, or one in-process batch; returns the samples it did
+    threads: int  # client threads driving `call` (in-process: 1, it batches instead)
+    rss_mb: Callable[[], float | None] = lambda: None
+    startup_s: float | None = None
+    errors: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    samples: int = 0
+    seconds: float = 0.0
+
+    def run(self, seconds: float, warmup: float) -> None:
+        latencies, samples, window = drive(self.call, self.threads, seconds, warmup)
+        self.latencies += latencies
+        self.samples += samples
+        self.seconds += window
+
+    def result(self) -> Result:
+        ordered = sorted(self.latencies) or [float("nan")]
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return Result(self.path, self.variant, self.clients, self.samples / self.seconds,
+                      1e3 * statistics.median(ordered), 1e3 * p99, len(self.errors), self.rss_mb(), self.startup_s)
 
 
-def in_process(path: str, mar: Path, body: bytes, threads: int, args: argparse.Namespace) -> list[Result]:
+def in_process_cells(path: str, mar: Path, body: bytes, threads: int) -> list[Cell]:
     """The handler's own preprocess -> inference -> postprocess, no transport; N clients = a batch of N."""
     handler = archive_handler(mar, WORK / "unpacked" / f"{path}-{mar.stem}", threads)
-    results = []
+    cells = []
     for clients in CLIENTS:
         rows = [{"body": bytearray(body)} for _ in range(clients)]
 
-        def call() -> int:
+        def call(rows: list[dict] = rows) -> int:
             handler.postprocess(handler.inference(handler.preprocess(rows)))
-            return clients
-        results.append(summarise(path, mar.stem, clients, drive(call, 1, args.seconds, args.warmup)))
-    return results
+            return len(rows)
+        cells.append(Cell(path, mar.stem, clients, call, 1))
+    return cells
 
 
 def http_caller(url: str, model: str, body: bytes, headers: dict[str, str], errors: list[int]) -> Callable[[], int]:
@@ -183,14 +206,24 @@ def http_caller(url: str, model: str, body: bytes, headers: dict[str, str], erro
     return call
 
 
-def measure_clients(path: str, variant: str, make_call: Callable[[list[int]], Callable[[], int]],
-                    args: argparse.Namespace, rss: Callable[[], float], startup_s: float) -> list[Result]:
-    results = []
+def grpc_caller(client: GrpcClient, model: str, body: bytes, errors: list[int]) -> Callable[[], int]:
+    """A blocking gRPC Predictions call; counts failed RPCs in `errors`."""
+    def call() -> int:
+        try:
+            client.predict(model, body)
+        except grpc.RpcError:
+            errors.append(1)
+        return 1
+    return call
+
+
+def client_cells(path: str, variant: str, make_call: Callable[[list[int]], Callable[[], int]],
+                 rss_mb: Callable[[], float | None], startup_s: float) -> list[Cell]:
+    cells = []
     for clients in CLIENTS:
         errors: list[int] = []
-        measured = drive(make_call(errors), clients, args.seconds, args.warmup)
-        results.append(summarise(path, variant, clients, measured, len(errors), rss(), startup_s))
-    return results
+        cells.append(Cell(path, variant, clients, make_call(errors), clients, rss_mb, startup_s, errors))
+    return cells
 
 
 def worker_rss_mb(server: TorchServe, model: str) -> float:
@@ -201,43 +234,29 @@ def worker_rss_mb(server: TorchServe, model: str) -> float:
     return sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
 
 
-def served(store: Path, body: bytes, args: argparse.Namespace) -> list[Result]:
-    """TorchServe with all archives: startup to READY, then HTTP and gRPC cells for VARIANTS."""
+def served_cells(stack: ExitStack, store: Path, body: bytes) -> list[Cell]:
+    """TorchServe with all archives (startup to READY measured), and its HTTP and gRPC cells for VARIANTS."""
     ports = Ports.free()
     server = TorchServe(WORK / "run", store, ports=ports)
     began = time.perf_counter()
+    stack.callback(server.stop)
     server.start(list(SERVED), timeout=180)
     startup = time.perf_counter() - began
-    results = []
-    try:
-        headers = {**server.headers(), "Content-Type": "application/json"}
-        token = server.keys()["inference"]
-        for variant in VARIANTS:
-            rss = lambda variant=variant: worker_rss_mb(server, variant)  # noqa: E731
-            results += measure_clients("served HTTP", variant,
-                                       lambda errors: http_caller(server.inference_url, variant, body, headers, errors),
-                                       args, rss, startup)
-            client = GrpcClient(ports.grpc_inference, token)
-            results += measure_clients("served gRPC", variant, lambda errors: grpc_caller(client, variant, body, errors),
-                                       args, rss, startup)
-            client.close()
-    finally:
-        server.stop()
-    return results
+    headers = {**server.headers(), "Content-Type": "application/json"}
+    client = GrpcClient(ports.grpc_inference, server.keys()["inference"])
+    stack.callback(client.close)
+    cells = []
+    for variant in VARIANTS:
+        rss = lambda variant=variant: worker_rss_mb(server, variant)  # noqa: E731
+        cells += client_cells("served HTTP", variant, lambda errors, variant=variant: http_caller(
+            server.inference_url, variant, body, headers, errors), rss, startup)
+        cells += client_cells("served gRPC", variant, lambda errors, variant=variant: grpc_caller(
+            client, variant, body, errors), rss, startup)
+    return cells
 
 
-def grpc_caller(client: GrpcClient, model: str, body: bytes, errors: list[int]) -> Callable[[], int]:
-    def call() -> int:
-        try:
-            client.predict(model, body)
-        except Exception:  # noqa: BLE001 - any failed RPC is counted, the run goes on
-            errors.append(1)
-        return 1
-    return call
-
-
-def minimal_server(data: Path, variant: str, body: bytes, args: argparse.Namespace) -> list[Result]:
-    """(e) scripts/minimal_server.py in its own process: startup to first answer, then both client counts."""
+def minimal_cells(stack: ExitStack, data: Path, variant: str, body: bytes) -> list[Cell]:
+    """(e) scripts/minimal_server.py in its own process (startup to first answer measured), and its cells."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -245,24 +264,22 @@ def minimal_server(data: Path, variant: str, body: bytes, args: argparse.Namespa
                str(REPO / "configs" / f"{variant}.ini"), str(variant_classes(variant)), "--port", str(port)]
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        startup = wait_answer(f"http://127.0.0.1:{port}", body, began, process)
-        return measure_clients("minimal eager HTTP", variant,
-                               lambda errors: http_caller(f"http://127.0.0.1:{port}", variant, body,
-                                                          {"Content-Type": "application/json"}, errors),
-                               args, lambda: psutil.Process(process.pid).memory_info().rss / 2**20, startup)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    stack.callback(process.wait, timeout=30)
+    stack.callback(process.terminate)
+    url = f"http://127.0.0.1:{port}"
+    startup = wait_answer(url, body, began, process)
+    return client_cells("minimal eager HTTP", variant, lambda errors: http_caller(
+        url, variant, body, {"Content-Type": "application/json"}, errors),
+        lambda: psutil.Process(process.pid).memory_info().rss / 2**20, startup)
 
 
-def wait_answer(url: str, body: bytes, began: float, process: subprocess.Popen, timeout: float = 60) -> float:
+def wait_answer(url: str, body: bytes, began: float, process: subprocess.Popen, timeout: float = 120) -> float:
     """Seconds from `began` until `url` answers a prediction."""
     while time.perf_counter() - began < timeout:
         if process.poll() is not None:
             raise SystemExit(f"minimal server exited with {process.returncode}")
         try:
-            if requests.post(f"{url}/predictions/x", data=body, timeout=5).status_code == 200:
+            if requests.post(f"{url}/predictions/x", data=body, timeout=30).status_code == 200:
                 return time.perf_counter() - began
         except requests.ConnectionError:
             time.sleep(0.05)
@@ -279,29 +296,34 @@ def machine() -> str:
             f"load average at the start {load}")
 
 
-def ratios(results: list[Result]) -> list[str]:
+def target(model: str, what: str, wanted: str, value: float, text: str, met: bool) -> str:
+    """One row of the targets table."""
+    return f"| {model} | {what} | {wanted} | {text.format(value)} | {'met' if met else 'MISSED'} |"
+
+
+def targets(results: list[Result]) -> list[str]:
     """The issue's targets, as measured in this run."""
     cell = {(r.path, r.variant, r.clients): r for r in results}
-    lines = []
+    rows = []
     for variant in VARIANTS:
-        fast, http = cell[("in-process ONNX Runtime", variant, 16)], cell[("served HTTP", variant, 16)]
-        grpc, minimal = cell[("served gRPC", variant, 16)], cell[("minimal eager HTTP", variant, 16)]
-        lone, lone_fast = cell[("served HTTP", variant, 1)], cell[("in-process ONNX Runtime", variant, 1)]
-        lines += [
-            f"| {variant} | served HTTP / in-process fast, 16 clients | >= 80% | {http.samples_per_s / fast.samples_per_s:.0%} |",
-            f"| {variant} | served gRPC / in-process fast, 16 clients | >= 80% | {grpc.samples_per_s / fast.samples_per_s:.0%} |",
-            f"| {variant} | served HTTP p50 - in-process p50, 1 client | <= 2 ms | {lone.p50_ms - lone_fast.p50_ms:.2f} ms |",
-            f"| {variant} | served HTTP p99 / p50, 16 clients | <= 3x | {http.p99_ms / http.p50_ms:.2f}x |",
-            f"| {variant} | served gRPC p99 / p50, 16 clients | <= 3x | {grpc.p99_ms / grpc.p50_ms:.2f}x |",
-            f"| {variant} | served HTTP / minimal eager server, 16 clients | >= 2x | "
-            f"{http.samples_per_s / minimal.samples_per_s:.2f}x |",
-        ]
+        fast, lone_fast = cell[("in-process ONNX Runtime", variant, 16)], cell[("in-process ONNX Runtime", variant, 1)]
+        minimal = cell[("minimal eager HTTP", variant, 16)]
+        for path in ("served HTTP", "served gRPC"):
+            many, lone = cell[(path, variant, 16)], cell[(path, variant, 1)]
+            share = many.samples_per_s / fast.samples_per_s
+            gap = lone.p50_ms - lone_fast.p50_ms
+            spread = many.p99_ms / many.p50_ms
+            gain = many.samples_per_s / minimal.samples_per_s
+            rows += [target(variant, f"{path} / in-process fast, 16 clients", ">= 80%", share, "{:.0%}", share >= 0.8),
+                     target(variant, f"{path} p50 - in-process p50, 1 client", "<= 2 ms", gap, "{:.1f} ms", gap <= 2),
+                     target(variant, f"{path} p99 / p50, 16 clients", "<= 3x", spread, "{:.2f}x", spread <= 3),
+                     target(variant, f"{path} / minimal eager server, 16 clients", ">= 2x", gain, "{:.2f}x", gain >= 2)]
     startup = next(r.startup_s for r in results if r.path == "served HTTP")
-    lines.append(f"| all 4 | archives READY after start | <= 15 s | {startup:.1f} s |")
-    return lines
+    rows.append(target("all 4", "archives READY after start", "<= 15 s", startup, "{:.1f} s", startup <= 15))
+    return rows
 
 
-def write_report(results: list[Result], output: Path, header: str, seconds: float, elapsed: float) -> None:
+def write_report(results: list[Result], output: Path, header: str, args: argparse.Namespace, elapsed: float) -> None:
     def number(value: float | None, digits: int = 1) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
@@ -311,11 +333,11 @@ def write_report(results: list[Result], output: Path, header: str, seconds: floa
         "# Benchmarks", "",
         "Written by `make bench` (`python -m scripts.benchmark`); do not edit the tables by hand. How to read",
         "them, the tuning measurements and the profile of each miss: docs/performance.md.", "",
-        f"- Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {seconds:g} s per cell after a warm-up, "
-        f"{elapsed:.0f} s in all.",
-        f"- Machine: {header}.",
-        "- The machine is shared with other engineers' test runs while this ran: numbers are noisy (see the",
-        "  load average), and clients, server and workers share the same 2 cores. Ratios come from this one run.",
+        f"- Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.rounds} interleaved rounds over all cells, "
+        f"{args.seconds:g} s per cell and round after a {args.warmup:g} s warm-up, pooled; {elapsed:.0f} s in all.",
+        f"- Machine: {header}; at the end {', '.join(f'{value:.1f}' for value in os.getloadavg())}.",
+        "- Clients, servers and workers share the machine's CPUs. A load average above the CPU count means",
+        "  other processes competed for them: then the numbers are noisy. Ratios come from this one run.",
         "- A sample is one request: the real clip 32162 as OpenPose JSON (13 frames -> 4 windows of 50).",
         "  asl100 has the released weights; asl2000 has generated random weights of the real shapes.",
         "- In-process: the handler's preprocess -> inference -> postprocess on one thread with 2 intra-op",
@@ -323,14 +345,15 @@ def write_report(results: list[Result], output: Path, header: str, seconds: floa
         "  with all four archives as configured in configs/aslN.yaml; RSS sums the model's workers.",
         "", "| path | model | clients | samples/s | p50 ms | p99 ms | RSS MB | startup s | errors |",
         "|---|---|---|---|---|---|---|---|---|", *rows,
-        "", "## Targets", "", "| model | target | wanted | measured |", "|---|---|---|---|", *ratios(results), ""])
+        "", "## Targets", "", "| model | target | wanted | measured | |", "|---|---|---|---|---|", *targets(results), ""])
     output.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per cell")
-    parser.add_argument("--warmup", type=float, default=1.5, help="unmeasured seconds before each cell")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all cells (interleaved, pooled)")
+    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each cell")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     began = time.perf_counter()
@@ -339,17 +362,24 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare_data(real)
     fast_store, eager_store = build_store(data, "store", None), build_store(data, "store-eager", "eager")
     body = json.dumps(load_input(real / "pose" / CLIP_ID)).encode()
-    results: list[Result] = []
-    for variant in VARIANTS:
-        results += in_process("in-process eager", eager_store / f"{variant}.mar", body, 2, args)
-        results += in_process("in-process ONNX Runtime", fast_store / f"{variant}.mar", body, 2, args)
-    results += served(fast_store, body, args)
-    for variant in VARIANTS:
-        results += minimal_server(data, variant, body, args)
+    with ExitStack() as stack:
+        cells: list[Cell] = []
+        for variant in VARIANTS:
+            cells += in_process_cells("in-process eager", eager_store / f"{variant}.mar", body, 2)
+            cells += in_process_cells("in-process ONNX Runtime", fast_store / f"{variant}.mar", body, 2)
+        cells += served_cells(stack, fast_store, body)
+        for variant in VARIANTS:
+            cells += minimal_cells(stack, data, variant, body)
+        for round_ in range(args.rounds):
+            for cell in cells[round_ % len(cells):] + cells[:round_ % len(cells)]:
+                cell.run(args.seconds, args.warmup)
+                print(f"round {round_ + 1}/{args.rounds}: {cell.path} {cell.variant} x{cell.clients}: "
+                      f"{len(cell.latencies)} calls so far", flush=True)
+        results = [cell.result() for cell in cells]
     order = ["in-process eager", "in-process ONNX Runtime", "served HTTP", "served gRPC", "minimal eager HTTP"]
     results.sort(key=lambda r: (VARIANTS.index(r.variant), order.index(r.path), r.clients))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    write_report(results, args.output, header, args.seconds, time.perf_counter() - began)
+    write_report(results, args.output, header, args, time.perf_counter() - began)
     print(args.output.read_text())
     return 0
 

@@ -36,7 +36,7 @@ class Agreement:
     samples: int
 
     def __str__(self) -> str:
-        return f"top-1 agreement {self.top1:.1%}, top-5 overlap {self.top5:.1%} over {self.samples} inputs"
+        return f"top-1 agreement {self.top1:.1%}, top-5 overlap {self.top5:.1%} over {self.samples} windows"
 
 
 def clip_pixels(data: Path) -> list[np.ndarray]:
@@ -128,7 +128,8 @@ def build_onnx(model: torch.nn.Module, runtime: str, target: Path, data: Path, i
     fp32 = target if runtime == "onnx" else target.with_suffix(".fp32.onnx")
     export(model, fp32, input_feature)
     worst = check_parity(model, OnnxRuntime(fp32, threads), inputs)
-    report = f"onnx fp32 max |logit - eager| = {worst:.2g} over {len(inputs)} inputs"
+    windows = sum(len(batch) for batch in inputs.values())
+    report = f"onnx fp32 max |logit - eager| = {worst:.2g} over {len(clips)} real clip(s) and random batches ({windows} windows)"
     if runtime == "onnx-int8":
         quantize_int8(fp32, target)
         fp32.unlink()

@@ -7,17 +7,18 @@ archives (run `make bench` first) and re-registers each model with the settings 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
 import requests
 
-from scripts.benchmark import VARIANTS, WORK, drive, http_caller, summarise
+from scripts.benchmark import VARIANTS, WORK, Cell, http_caller
 from scripts.predict import load_input
 from scripts.torchserve_ctl import Ports, TorchServe
 from scripts.wlasl_data import data_root
 
-SETTINGS = ((1, 0, 1), (8, 5, 1), (16, 0, 1), (16, 0, 2), (16, 5, 2), (32, 0, 2))  # batch, delay ms, workers
+SETTINGS = ((1, 0, 1), (8, 5, 1), (8, 0, 1), (8, 0, 2), (16, 0, 2), (16, 5, 2), (32, 0, 2))  # batch, delay ms, workers
 
 
 def register(server: TorchServe, variant: str, batch: int, delay: int, workers: int) -> None:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args(argv)
-    body = __import__("json").dumps(load_input(data_root() / "pose" / "32162")).encode()
+    body = json.dumps(load_input(data_root() / "pose" / "32162")).encode()
     server = TorchServe(WORK / "run-tune", WORK / "store", ports=Ports.free())
     server.start([VARIANTS[0]], timeout=180)
     print("| model | batch | delay ms | workers | clients | samples/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|")
@@ -47,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
                 register(server, variant, batch, delay, workers)
                 for clients in (1, 16):
                     errors: list[int] = []
-                    measured = drive(http_caller(server.inference_url, variant, body, headers, errors), clients,
-                                     args.seconds, args.warmup)
-                    r = summarise("", variant, clients, measured, len(errors))
+                    cell = Cell("served HTTP", variant, clients,
+                                http_caller(server.inference_url, variant, body, headers, errors), clients, errors=errors)
+                    cell.run(args.seconds, args.warmup)
+                    r = cell.result()
                     print(f"| {variant} | {batch} | {delay} | {workers} | {clients} | {r.samples_per_s:.1f} | "
                           f"{r.p50_ms:.1f} | {r.p99_ms:.1f} |", flush=True)
             requests.delete(f"{server.management_url}/models/{variant}", headers=server.headers("management"), timeout=60)

@@ -2,6 +2,7 @@
 served ONNX Runtime answers equal to eager PyTorch through a live TorchServe."""
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -14,12 +15,14 @@ import yaml
 
 from handlers.keypoints import frames_to_windows, openpose_to_frames
 from handlers.runtime import ONNX_FILE, OnnxRuntime, runtime_name
+from handlers.tgcn_handler import TGCNHandler
 from handlers.tgcn_config import read_config
 from handlers.tgcn_model import load_model
 from scripts import build_archives, export_onnx
 from scripts.torchserve_ctl import TorchServe
 from scripts.wlasl_data import REPO
 from tests.conftest import SHARED
+from tests.test_handler import open_archive, run
 
 ASL100 = SHARED / "checkpoints" / "asl100" / "ckpt.pth"
 
@@ -125,3 +128,16 @@ def test_served_onnx_equals_eager_and_eager_stays_selectable(server: TorchServe,
     log = (server.run_dir / "logs" / "model_log.log").read_text(errors="replace")
     assert "loaded asl100 v1.0" in log and "runtime onnx" in log and "loaded asl100 v2.0" in log
     assert any("loaded asl100 v2.0" in line and line.rstrip().endswith("runtime eager") for line in log.splitlines())
+
+
+def test_int8_is_opt_in_prints_its_agreement_and_still_answers(data_tree: Path, tmp_path: Path, clip_frames: list[dict],
+                                                               capsys: pytest.CaptureFixture) -> None:
+    code = build_archives.main(["--data", str(data_tree), "--export-path", str(tmp_path / "store"),
+                                "--build-dir", str(tmp_path / "build"), "--variants", "asl100", "--runtime", "onnx-int8"])
+    assert code == 0
+    assert "int8 vs eager: top-1 agreement 100.0%, top-5 overlap" in capsys.readouterr().out
+    handler = TGCNHandler()
+    handler.initialize(open_archive(tmp_path / "store" / "asl100.mar", tmp_path / "unpacked", 1))
+    assert handler.runtime.name == "onnx-int8"
+    [body] = run(handler, [{"body": {"openpose_frames": clip_frames}}])
+    assert json.loads(body)["top_k"][0]["gloss"] == "language"
