@@ -141,3 +141,14 @@ def test_int8_is_opt_in_prints_its_agreement_and_still_answers(data_tree: Path, 
     assert handler.runtime.name == "onnx-int8"
     [body] = run(handler, [{"body": {"openpose_frames": clip_frames}}])
     assert json.loads(body)["top_k"][0]["gloss"] == "language"
+
+
+@pytest.mark.parametrize("variant", ["asl100", "asl2000"])
+def test_served_batching_is_the_configured_one(server: TorchServe, variant: str) -> None:
+    """TorchServe silently replaces a model-config maxBatchDelay of 0 with 100 ms: check what it really uses."""
+    wanted = yaml.safe_load((REPO / "configs" / f"{variant}.yaml").read_text())
+    response = requests.get(f"{server.management_url}/models/{variant}", headers=server.headers("management"), timeout=30)
+    [described] = response.json()
+    for key in ("batchSize", "maxBatchDelay", "minWorkers", "maxWorkers"):
+        assert described[key] == wanted[key], key
+    assert len(described["workers"]) == wanted["minWorkers"]
