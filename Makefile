@@ -29,7 +29,7 @@ clean: stop
 	rm -rf build run model_store/*.mar
 
 # Benchmark (not a test): in-process eager / ONNX Runtime, TorchServe HTTP / gRPC, a minimal eager server;
-# writes docs/benchmarks.md. About 4 minutes; run it on an otherwise idle machine for stable numbers.
+# writes docs/benchmarks.md. About 8 minutes; run it on an otherwise idle machine for stable numbers.
 .PHONY: bench
 bench: setup
 	$(PY) -m scripts.benchmark

@@ -4,7 +4,7 @@ Writes docs/benchmarks.md. Every request is the real clip 32162 as OpenPose JSON
 windows); a sample is one request. Bounded: --rounds interleaved rounds of --seconds per cell, so that
 the load of a shared machine spreads over all paths alike.
 
-    python -m scripts.benchmark [--rounds 3] [--seconds 3] [--output docs/benchmarks.md]   (or: make bench)
+    python -m scripts.benchmark [--rounds 5] [--seconds 3] [--output docs/benchmarks.md]   (or: make bench)
 """
 from __future__ import annotations
 
@@ -298,7 +298,8 @@ def machine() -> str:
 
 def target(model: str, what: str, wanted: str, value: float, text: str, met: bool) -> str:
     """One row of the targets table."""
-    return f"| {model} | {what} | {wanted} | {text.format(value)} | {'met' if met else 'MISSED'} |"
+    verdict = "-" if wanted.startswith("(") else "met" if met else "MISSED"
+    return f"| {model} | {what} | {wanted} | {text.format(value)} | {verdict} |"
 
 
 def targets(results: list[Result]) -> list[str]:
@@ -315,7 +316,8 @@ def targets(results: list[Result]) -> list[str]:
             spread = many.p99_ms / many.p50_ms
             gain = many.samples_per_s / minimal.samples_per_s
             rows += [target(variant, f"{path} / in-process fast, 16 clients", ">= 80%", share, "{:.0%}", share >= 0.8),
-                     target(variant, f"{path} p50 - in-process p50, 1 client", "<= 2 ms", gap, "{:.1f} ms", gap <= 2),
+                     target(variant, f"{path} p50 - in-process p50, 1 client", "<= 2 ms" if variant == "asl100"
+                            else "(asl100 only)", gap, "{:.1f} ms", gap <= 2 or variant != "asl100"),
                      target(variant, f"{path} p99 / p50, 16 clients", "<= 3x", spread, "{:.2f}x", spread <= 3),
                      target(variant, f"{path} / minimal eager server, 16 clients", ">= 2x", gain, "{:.2f}x", gain >= 2)]
     startup = next(r.startup_s for r in results if r.path == "served HTTP")
@@ -352,7 +354,7 @@ def write_report(results: list[Result], output: Path, header: str, args: argpars
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell and round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over all cells (interleaved, pooled)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds over all cells (interleaved, pooled)")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each cell")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
