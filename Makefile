@@ -58,3 +58,9 @@ clean: stop-video
 .PHONY: soak
 soak: archives
 	$(PY) -m scripts.soak --start
+
+# Benchmark (not a test): in-process eager / ONNX Runtime, TorchServe HTTP / gRPC, a minimal eager server;
+# writes docs/benchmarks.md. About 8 minutes; run it on an otherwise idle machine for stable numbers.
+.PHONY: bench
+bench: setup
+	$(PY) -m scripts.benchmark

@@ -21,8 +21,8 @@ from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)
 from handlers.payload import Decoded, Limits, Prediction, decode_request, request_body
+from handlers.runtime import load_runtime
 from handlers.tgcn_config import read_config
-from handlers.tgcn_model import load_model
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class TGCNHandler(BaseHandler):
     protocol = NATIVE  # set per batch by preprocess: native, or the KServe envelope the rows came in
 
     def initialize(self, context: Any) -> None:
-        """Build the model from the archive's config.ini and load its verified weights."""
+        """Build the archive's runtime (eager or ONNX Runtime) from its config.ini and verified files."""
         model_dir = Path(context.system_properties["model_dir"])
         settings = dict((context.model_yaml_config or {}).get("handler") or {})
         for key in ("variant", "num_classes", "checkpoint_sha256"):
@@ -55,7 +55,7 @@ class TGCNHandler(BaseHandler):
         num_classes = int(settings["num_classes"])
         weights = model_dir / context.manifest["model"]["serializedFile"]
         self.device = select_device(context.system_properties)
-        self.model = load_model(weights, config, num_classes, expected_sha256=settings["checkpoint_sha256"]).to(self.device)
+        self.runtime = load_runtime(settings, model_dir, weights, config, num_classes, self.device)
         self.metrics = HandlerMetrics(context.metrics)
         self.glosses = read_glosses(model_dir / "glosses.txt", num_classes)
         self.limits = Limits(num_samples=config.num_samples, num_classes=num_classes,
@@ -66,9 +66,9 @@ class TGCNHandler(BaseHandler):
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context
         self.initialized = True
-        logger.info("loaded %s v%s (%s, %d classes, hidden %d, %d stages) from %s on %s",
+        logger.info("loaded %s v%s (%s, %d classes, hidden %d, %d stages) from %s, runtime %s on %s",
                     self.model_name, self.model_version, settings["variant"], num_classes,
-                    config.hidden_size, config.num_stages, weights.name, self.device)
+                    config.hidden_size, config.num_stages, weights.name, self.runtime.name, self.device)
 
     @timed_step(PREPROCESS_TIME)
     def preprocess(self, data: list[Any]) -> list[Decoded | InputError]:
@@ -100,9 +100,7 @@ class TGCNHandler(BaseHandler):
         valid = [item for item in items if isinstance(item, Decoded)]
         if not valid:
             return list(items)
-        windows = torch.from_numpy(np.concatenate([item.windows for item in valid])).to(self.device)
-        with torch.inference_mode():
-            logits = self.model(windows).cpu()
+        logits = self.runtime(np.concatenate([item.windows for item in valid]))
         chunks = torch.split(logits, [len(item.windows) for item in valid])
         predictions = iter(Prediction(chunk.mean(dim=0), item.top_k) for chunk, item in zip(chunks, valid))
         return [next(predictions) if isinstance(item, Decoded) else item for item in items]

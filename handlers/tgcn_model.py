@@ -98,6 +98,15 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def verify_sha256(path: str | Path, expected: str) -> Path:
+    """`path`, if its sha256 is the archive's recorded one; CheckpointError otherwise."""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise CheckpointError(f"{path}: sha256 {actual} does not match the archive's "
+                              f"recorded {expected}; refusing to serve these weights")
+    return Path(path)
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint safely onto the CPU: `weights_only=True`, wrappers and `module.` removed.
 
@@ -154,10 +163,7 @@ def load_model(checkpoint: str | Path, config: TGCNConfig, num_class: int,
                expected_sha256: str | None = None) -> GCN_muti_att:
     """Build the model from `config`, load `checkpoint` strictly and return it in eval mode."""
     if expected_sha256 is not None:
-        actual = sha256_file(checkpoint)
-        if actual != expected_sha256:
-            raise CheckpointError(f"{checkpoint}: sha256 {actual} does not match the archive's "
-                                  f"recorded {expected_sha256}; refusing to serve these weights")
+        verify_sha256(checkpoint, expected_sha256)
     state = read_state_dict(checkpoint)
     model = build_model(config, num_class)
     check_shapes(state, model, str(checkpoint))

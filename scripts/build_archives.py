@@ -2,9 +2,11 @@
 
 Each archive holds the checkpoint, its config.ini (checked against the checkpoint's shapes),
 glosses.txt (derived from WLASL_v0.3.json), the handler package and a model-config.yaml that
-records the checkpoint's sha256 for the worker to verify.
+records the checkpoint's sha256 for the worker to verify. For an ONNX Runtime archive
+(`handler.runtime` in configs/aslN.yaml, or --runtime) it also holds model.onnx and its sha256,
+packaged only after its logits matched eager PyTorch within 1e-4 (scripts/export_onnx.py).
 
-    python -m scripts.build_archives [--variants asl100 asl300] [--version 1.0]
+    python -m scripts.build_archives [--variants asl100 asl300] [--version 1.0] [--runtime eager]
     python -m scripts.build_archives --video --variants asl100    # model_store/asl100_video.mar
 """
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 import yaml
 
 from handlers.labels import glosses_from_wlasl, variant_classes, write_glosses
+from handlers.runtime import ONNX_FILE, RUNTIMES, runtime_name
 from handlers.tgcn_config import ConfigError, read_config
 from handlers.tgcn_model import CheckpointError, build_model, check_shapes, read_state_dict, sha256_file
+from scripts.export_onnx import ParityError, build_onnx
 from scripts.wlasl_data import REPO, VARIANTS, Weights, data_root, find_weights
 
 
@@ -34,14 +38,15 @@ class BuildError(RuntimeError):
 
 
 def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Path = HANDLER,
-          overlay: Path | None = None) -> Path:
+          overlay: Path | None = None, runtime: str | None = None) -> Path:
     """Check the weights against the config and write the archive's extra files; returns the model config."""
     config_path = weights.config or REPO / "configs" / f"{variant}.ini"
     num_classes = variant_classes(variant)
     try:
         config = read_config(config_path)
-        check_shapes(read_state_dict(weights.checkpoint), build_model(config, num_classes),
-                     f"{weights.checkpoint} with {config_path}")
+        state = read_state_dict(weights.checkpoint)
+        model = build_model(config, num_classes)
+        check_shapes(state, model, f"{weights.checkpoint} with {config_path}")
     except (ConfigError, CheckpointError) as exc:
         raise BuildError(str(exc)) from exc
     if staging.exists():
@@ -60,19 +65,28 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Pa
         extra_config = yaml.safe_load(overlay.read_text(encoding="utf-8"))
         handler_settings = {**model_config.get("handler", {}), **extra_config.pop("handler", {})}
         model_config.update(extra_config, handler=handler_settings)
-    model_config.setdefault("handler", {}).update(
-        variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
+    settings = model_config.setdefault("handler", {})
+    settings["runtime"] = runtime_name({"runtime": runtime or settings.get("runtime", "eager")})
+    settings.update(variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
+    if settings["runtime"] != "eager":
+        model.load_state_dict(state, strict=True)
+        try:
+            report = build_onnx(model, settings["runtime"], extra / ONNX_FILE, data, config.input_feature)
+        except ParityError as exc:
+            raise BuildError(str(exc)) from exc
+        print(f"      {variant}: {report}")
+        settings["onnx_sha256"] = sha256_file(extra / ONNX_FILE)
     model_config_path = staging / "model-config.yaml"
     model_config_path.write_text(yaml.safe_dump(model_config, sort_keys=False), encoding="utf-8")
     return model_config_path
 
 
 def build(variant: str, weights: Weights, data: Path, version: str, export: Path, staging: Path,
-          video: bool = False) -> Path:
+          video: bool = False, runtime: str | None = None) -> Path:
     """Stage and archive one variant (video: <variant>_video.mar with the video handler); returns the .mar path."""
     handler, overlay = (VIDEO_HANDLER, VIDEO_CONFIG) if video else (HANDLER, None)
     name = f"{variant}_video" if video else variant
-    model_config = stage(variant, weights, data, staging, handler, overlay)
+    model_config = stage(variant, weights, data, staging, handler, overlay, runtime)
     archiver = Path(sys.executable).with_name("torch-model-archiver")
     command = [str(archiver), "--model-name", name, "--version", version,
                "--serialized-file", str(weights.checkpoint), "--handler", str(handler),
@@ -95,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--require", action="store_true", help="fail if a requested variant has no weights")
     parser.add_argument("--video", action="store_true",
                         help="build <variant>_video.mar (video handler, configs/video.yaml) instead")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None,
+                        help="runtime for every archive (default: handler.runtime in configs/aslN.yaml)")
     args = parser.parse_args(argv)
     data = (args.data or data_root()).resolve()
     args.export_path.mkdir(parents=True, exist_ok=True)
@@ -107,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             mar = build(variant, weights, data, args.version, args.export_path,
-                        args.build_dir / (f"{variant}_video" if args.video else variant), args.video)
+                        args.build_dir / (f"{variant}_video" if args.video else variant), args.video, args.runtime)
         except BuildError as exc:
             print(f"FAIL  {variant}: {exc}", file=sys.stderr)
             failed += 1

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from handlers.runtime import RUNTIMES
 from scripts import kserve_client, lifecycle
 from scripts.client import (DEFAULT_KEY_FILE, VIDEO_CONFIG, VIDEO_RUN_DIR, ClientError, Endpoint, connect,
                             extract_locally, load_input)
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "ship":
         weights, data = weights_of(args)
         archive = lifecycle.ship(client, args.model_store, args.model, args.version, weights, data, smoke_of(args),
-                                 make_default=not args.no_promote)
+                                 make_default=not args.no_promote, runtime=args.runtime)
         state = "registered, smoke-tested" + ("" if args.no_promote else " and made the default")
         print(f"{args.model} {args.version} ({archive}) {state}")
     elif args.command == "promote":
@@ -147,6 +148,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--data", type=Path, default=None, help="WLASL data directory (default: see README)")
     sub.add_argument("--model-store", type=Path, default=DEFAULT_STORE)
     sub.add_argument("--no-promote", action="store_true", help="register and smoke-test only")
+    sub.add_argument("--runtime", choices=RUNTIMES, default=None,
+                     help="runtime of the new archive (default: handler.runtime in configs/aslN.yaml)")
     sub = commands.add_parser("promote", parents=[manage, smoke], help="smoke-test a version, then set it default")
     sub.add_argument("model")
     sub.add_argument("version")

@@ -47,13 +47,16 @@ def default_version(client: Client, model: str) -> str:
     return next(entry["modelVersion"] for entry in client.describe(model, None) if entry)
 
 
-def build_version(variant: str, version: str, weights: Weights, data: Path, store: Path) -> str:
-    """Build `variant` version `version` into the store as <variant>-<version>.mar; returns that name."""
+def build_version(variant: str, version: str, weights: Weights, data: Path, store: Path,
+                  runtime: str | None = None) -> str:
+    """Build `variant` version `version` into the store as <variant>-<version>.mar; returns that name.
+
+    `runtime` overrides the variant's configured one (handlers/runtime.py RUNTIMES)."""
     name = f"{variant}-{version}.mar"
     target = store / name
     with tempfile.TemporaryDirectory(prefix=f"{variant}-{version}-") as tmp:
         try:
-            built = build(variant, weights, data, version, Path(tmp), Path(tmp) / "staging")
+            built = build(variant, weights, data, version, Path(tmp), Path(tmp) / "staging", runtime=runtime)
         except BuildError as exc:
             raise ClientError(f"cannot build {variant} {version}: {exc}") from None
         shutil.move(built, target)
@@ -93,7 +96,7 @@ def promote(client: Client, model: str, version: str, smoke: Smoke) -> str:
 
 
 def ship(client: Client, store: Path, variant: str, version: str, weights: Weights, data: Path,
-         smoke: Smoke, make_default: bool = True) -> str:
+         smoke: Smoke, make_default: bool = True, runtime: str | None = None) -> str:
     """Build, register and smoke-test a new version, then promote it; returns the archive name.
 
     A version that fails the smoke prediction stays registered but not default (inspect it on
@@ -101,7 +104,7 @@ def ship(client: Client, store: Path, variant: str, version: str, weights: Weigh
     registered = {entry["modelVersion"] for entry in client.describe(variant)}
     if version in registered:
         raise ClientError(f"{variant} {version} is already registered; pick a new version")
-    archive = build_version(variant, version, weights, data, store)
+    archive = build_version(variant, version, weights, data, store, runtime)
     client.register(archive)
     if make_default:
         promote(client, variant, version, smoke)

@@ -32,6 +32,7 @@ BASE_CONFIG = REPO / "config.properties"
 UNBATCHED_ENVELOPES = ("kserve", "kservev2")
 VIDEO_SUFFIX = "_video"  # video archives run on their own instance from .venv-video (README "Video")
 LOG_CONFIG = REPO / "configs" / "log4j2.xml"
+DEATH_GRACE_S = 10.0  # how long a dead worker's traceback may take to reach the log
 
 
 class ServeError(RuntimeError):
@@ -109,6 +110,7 @@ class TorchServe:
         self.log_config = log_config
         self.model_log = self.run_dir / "logs" / "model_log.log"
         self.model_log_start = 0  # where this start's lines begin (logs/ outlives a restart)
+        self.died_at: dict[str, float] = {}  # model -> when its worker's death was first seen in this start
 
     @property
     def inference_url(self) -> str:
@@ -172,6 +174,7 @@ class TorchServe:
         if self.log_config is not None:
             command += ["--log-config", str(self.log_config)]
         self.model_log_start = self.model_log.stat().st_size if self.model_log.is_file() else 0
+        self.died_at.clear()
         with open(self.log_file, "wb") as log:
             process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -246,8 +249,11 @@ class TorchServe:
             own = [line for line in lines if tag in line]
             errors = [line.split("MODEL_LOG - ", 1)[-1] for line in own if "Error" in line or "error" in line]
             died = any("Backend worker process died" in line for line in own)
-            # A traceback still being written has no error line yet: wait for it (or for the worker to die).
-            if died or (errors and any("Traceback" in line for line in own)):
+            if died:
+                self.died_at.setdefault(name, time.monotonic())
+            # The worker logs its death before its traceback: wait for the error line, for a while.
+            waited = time.monotonic() - self.died_at.get(name, time.monotonic())
+            if (errors and (died or any("Traceback" in line for line in own))) or waited > DEATH_GRACE_S:
                 detail = "\n".join(errors[-5:]) or "\n".join(own[-10:])
                 return f"model {name} failed to load:\n{detail}"
         return None

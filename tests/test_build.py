@@ -21,6 +21,7 @@ def data_with(tmp_path: Path, layout: dict[str, Path]) -> Path:
     root = tmp_path / "data"
     root.mkdir()
     (root / "WLASL_v0.3.json").symlink_to(real_data() / "WLASL_v0.3.json")
+    (root / "pose").symlink_to(real_data() / "pose")
     for relative, source in layout.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).symlink_to(source)

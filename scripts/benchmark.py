@@ -1,0 +1,409 @@
+"""Benchmark harness: in-process eager and ONNX Runtime, TorchServe over HTTP and gRPC, and a minimal
+eager HTTP server, at 1 and 16 clients, for asl100 (real weights) and asl2000 (generated, same shapes).
+Writes docs/benchmarks.md. Every request is the real clip 32162 as OpenPose JSON (13 frames -> 4
+windows); a sample is one request. Bounded: --rounds interleaved rounds of --seconds per cell, so that
+the load of a shared machine spreads over all paths alike.
+
+    python -m scripts.benchmark [--rounds 5] [--seconds 3] [--output docs/benchmarks.md]   (or: make bench)
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import grpc
+import psutil
+import requests
+import torch
+import yaml
+from ts.context import Context, RequestProcessor
+
+from handlers.labels import variant_classes
+from handlers.tgcn_config import read_config
+from handlers.tgcn_handler import TGCNHandler
+from handlers.tgcn_model import build_model
+from scripts import build_archives
+from scripts import grpc_stubs
+from scripts.client import load_input
+from scripts.torchserve_ctl import Ports, TorchServe
+from scripts.wlasl_data import REPO, data_root
+
+VARIANTS = ("asl100", "asl2000")
+SERVED = ("asl100", "asl300", "asl1000", "asl2000")
+CLIENTS = (1, 16)
+CLIP_ID = "32162"
+WORK = REPO / "build" / "bench"
+
+
+@dataclass
+class Result:
+    """One cell of the table."""
+
+    path: str
+    variant: str
+    clients: int
+    samples_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    rss_mb: float | None = None
+    startup_s: float | None = None
+
+
+def generated_checkpoint(variant: str, path: Path) -> None:
+    """Random weights with the variant's real shapes (asl1000/asl2000 weights are not public here)."""
+    torch.manual_seed(2000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(build_model(read_config(REPO / "configs" / f"{variant}.ini"), variant_classes(variant)).state_dict(), path)
+
+
+def prepare_data(real: Path) -> Path:
+    """A data tree: real json, clips and asl100/asl300 weights; generated asl1000/asl2000 weights."""
+    root = WORK / "data"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "checkpoints").mkdir(parents=True)
+    for name in ("WLASL_v0.3.json", "pose"):
+        (root / name).symlink_to(real / name)
+    for variant in SERVED:
+        target = root / "checkpoints" / variant / "ckpt.pth"
+        source = real / "checkpoints" / variant / "ckpt.pth"
+        if source.is_file():
+            target.parent.mkdir(parents=True)
+            target.symlink_to(source)
+        else:
+            generated_checkpoint(variant, target)
+    return root
+
+
+def build_store(data: Path, name: str, runtime: str | None) -> Path:
+    """Archives for SERVED into WORK/<name> (runtime None: as configured in configs/aslN.yaml)."""
+    store = WORK / name
+    extra = ["--runtime", runtime] if runtime else []
+    code = build_archives.main(["--data", str(data), "--export-path", str(store), "--build-dir", str(WORK / "build"),
+                                "--variants", *SERVED, "--require", *extra])
+    if code != 0:
+        raise SystemExit(f"archive build for {name} failed")
+    return store
+
+
+def archive_handler(mar: Path, into: Path, threads: int, batch: int = 16) -> TGCNHandler:
+    """A TGCNHandler initialised from an unpacked archive, as a TorchServe worker would, with `threads`."""
+    shutil.rmtree(into, ignore_errors=True)
+    zipfile.ZipFile(mar).extractall(into)
+    manifest = json.loads((into / "MAR-INF" / "MANIFEST.json").read_text())
+    config = yaml.safe_load((into / manifest["model"]["configFile"]).read_text())
+    config["handler"]["intra_op_threads"] = threads
+    context = Context(manifest["model"]["modelName"], str(into), manifest, batch, None, "0.12.0",
+                      model_yaml_config=config)
+    context.request_processor = [RequestProcessor({}) for _ in range(batch)]
+    handler = TGCNHandler()
+    handler.initialize(context)
+    return handler
+
+
+def drive(call: Callable[[], int], clients: int, seconds: float, warmup: float) -> tuple[list[float], int, float]:
+    """Run `call` (returns samples done) in `clients` threads for warm-up + `seconds`; the latencies (s) and
+    samples of the calls that ended inside the measured window, and its length."""
+    start = time.perf_counter() + warmup
+    stop = start + seconds
+    latencies: list[float] = []
+    samples = [0]
+    lock = threading.Lock()
+
+    def loop() -> None:
+        while True:
+            began = time.perf_counter()
+            if began >= stop:
+                return
+            done = call()
+            ended = time.perf_counter()
+            if start <= ended <= stop:
+                with lock:
+                    latencies.append(ended - began)
+                    samples[0] += done
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, samples[0], seconds
+
+
+@dataclass
+class Cell:
+    """One path x model x client count: what to call, and what its rounds measured so far."""
+
+    path: str
+    variant: str
+    clients: int
+    call: Callable[[], int]  # one request, or one in-process batch; returns the samples it did
+    threads: int  # client threads driving `call` (in-process: 1, it batches instead)
+    rss_mb: Callable[[], float | None] = lambda: None
+    startup_s: float | None = None
+    errors: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    samples: int = 0
+    seconds: float = 0.0
+
+    def run(self, seconds: float, warmup: float) -> None:
+        latencies, samples, window = drive(self.call, self.threads, seconds, warmup)
+        self.latencies += latencies
+        self.samples += samples
+        self.seconds += window
+
+    def result(self) -> Result:
+        ordered = sorted(self.latencies) or [float("nan")]
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return Result(self.path, self.variant, self.clients, self.samples / self.seconds,
+                      1e3 * statistics.median(ordered), 1e3 * p99, len(self.errors), self.rss_mb(), self.startup_s)
+
+
+def in_process_cells(path: str, mar: Path, body: bytes, threads: int) -> list[Cell]:
+    """The handler's own preprocess -> inference -> postprocess, no transport; N clients = a batch of N."""
+    handler = archive_handler(mar, WORK / "unpacked" / f"{path}-{mar.stem}", threads)
+    cells = []
+    for clients in CLIENTS:
+        rows = [{"body": bytearray(body)} for _ in range(clients)]
+
+        def call(rows: list[dict] = rows) -> int:
+            handler.postprocess(handler.inference(handler.preprocess(rows)))
+            return len(rows)
+        cells.append(Cell(path, mar.stem, clients, call, 1))
+    return cells
+
+
+def http_caller(url: str, model: str, body: bytes, headers: dict[str, str], errors: list[int]) -> Callable[[], int]:
+    """A per-thread keep-alive HTTP POST; counts non-200 answers in `errors`."""
+    host, port = url.removeprefix("http://").split(":")
+    local = threading.local()
+
+    def call() -> int:
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        local.connection.request("POST", f"/predictions/{model}", body, headers)
+        response = local.connection.getresponse()
+        response.read()
+        if response.status != 200:
+            errors.append(response.status)
+        return 1
+    return call
+
+
+class RawGrpcClient:
+    """Predictions over gRPC with a pre-encoded JSON body (no per-call encoding, as for the HTTP cells)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        stubs = grpc_stubs.load()
+        self.messages = stubs["inference_pb2"]
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = stubs["inference_pb2_grpc"].InferenceAPIsServiceStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def predict(self, model: str, body: bytes, timeout: float = 30.0) -> bytes:
+        """The prediction bytes for one JSON request body."""
+        request = self.messages.PredictionsRequest(model_name=model, input={"data": body})
+        return self.stub.Predictions(request, metadata=self.metadata, timeout=timeout).prediction
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def grpc_caller(client: RawGrpcClient, model: str, body: bytes, errors: list[int]) -> Callable[[], int]:
+    """A blocking gRPC Predictions call; counts failed RPCs in `errors`."""
+    def call() -> int:
+        try:
+            client.predict(model, body)
+        except grpc.RpcError:
+            errors.append(1)
+        return 1
+    return call
+
+
+def client_cells(path: str, variant: str, make_call: Callable[[list[int]], Callable[[], int]],
+                 rss_mb: Callable[[], float | None], startup_s: float) -> list[Cell]:
+    cells = []
+    for clients in CLIENTS:
+        errors: list[int] = []
+        cells.append(Cell(path, variant, clients, make_call(errors), clients, rss_mb, startup_s, errors))
+    return cells
+
+
+def worker_rss_mb(server: TorchServe, model: str) -> float:
+    """Resident memory of the model's worker processes (MB, summed over its workers)."""
+    described = requests.get(f"{server.management_url}/models/{model}", headers=server.headers("management"),
+                             timeout=10).json()
+    pids = [worker["pid"] for version in described for worker in version.get("workers", [])]
+    return sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
+
+
+def served_cells(stack: ExitStack, store: Path, body: bytes) -> list[Cell]:
+    """TorchServe with all archives (startup to READY measured), and its HTTP and gRPC cells for VARIANTS."""
+    ports = Ports.free()
+    server = TorchServe(WORK / "run", store, ports=ports)
+    began = time.perf_counter()
+    stack.callback(server.stop)
+    server.start(list(SERVED), timeout=180)
+    startup = time.perf_counter() - began
+    headers = {**server.headers(), "Content-Type": "application/json"}
+    client = RawGrpcClient(ports.grpc_inference, server.keys()["inference"])
+    stack.callback(client.close)
+    cells = []
+    for variant in VARIANTS:
+        rss = lambda variant=variant: worker_rss_mb(server, variant)  # noqa: E731
+        cells += client_cells("served HTTP", variant, lambda errors, variant=variant: http_caller(
+            server.inference_url, variant, body, headers, errors), rss, startup)
+        cells += client_cells("served gRPC", variant, lambda errors, variant=variant: grpc_caller(
+            client, variant, body, errors), rss, startup)
+    return cells
+
+
+def minimal_cells(stack: ExitStack, data: Path, variant: str, body: bytes) -> list[Cell]:
+    """(e) scripts/minimal_server.py in its own process (startup to first answer measured), and its cells."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "scripts.minimal_server", str(data / "checkpoints" / variant / "ckpt.pth"),
+               str(REPO / "configs" / f"{variant}.ini"), str(variant_classes(variant)), "--port", str(port)]
+    began = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack.callback(process.wait, timeout=30)
+    stack.callback(process.terminate)
+    url = f"http://127.0.0.1:{port}"
+    startup = wait_answer(url, body, began, process)
+    return client_cells("minimal eager HTTP", variant, lambda errors: http_caller(
+        url, variant, body, {"Content-Type": "application/json"}, errors),
+        lambda: psutil.Process(process.pid).memory_info().rss / 2**20, startup)
+
+
+def wait_answer(url: str, body: bytes, began: float, process: subprocess.Popen, timeout: float = 120) -> float:
+    """Seconds from `began` until `url` answers a prediction."""
+    while time.perf_counter() - began < timeout:
+        if process.poll() is not None:
+            raise SystemExit(f"minimal server exited with {process.returncode}")
+        try:
+            if requests.post(f"{url}/predictions/x", data=body, timeout=30).status_code == 200:
+                return time.perf_counter() - began
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise SystemExit(f"minimal server did not answer within {timeout} s")
+
+
+def machine() -> str:
+    """One line describing this machine and the load on it."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (f"{cpu}, {psutil.cpu_count()} logical CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch.__version__}; "
+            f"load average at the start {load}")
+
+
+def target(model: str, what: str, wanted: str, value: float, text: str, met: bool) -> str:
+    """One row of the targets table."""
+    verdict = "-" if wanted.startswith("(") else "met" if met else "MISSED"
+    return f"| {model} | {what} | {wanted} | {text.format(value)} | {verdict} |"
+
+
+def targets(results: list[Result]) -> list[str]:
+    """The issue's targets, as measured in this run."""
+    cell = {(r.path, r.variant, r.clients): r for r in results}
+    rows = []
+    for variant in VARIANTS:
+        fast, lone_fast = cell[("in-process ONNX Runtime", variant, 16)], cell[("in-process ONNX Runtime", variant, 1)]
+        minimal = cell[("minimal eager HTTP", variant, 16)]
+        for path in ("served HTTP", "served gRPC"):
+            many, lone = cell[(path, variant, 16)], cell[(path, variant, 1)]
+            share = many.samples_per_s / fast.samples_per_s
+            gap = lone.p50_ms - lone_fast.p50_ms
+            spread = many.p99_ms / many.p50_ms
+            gain = many.samples_per_s / minimal.samples_per_s
+            rows += [target(variant, f"{path} / in-process fast, 16 clients", ">= 80%", share, "{:.0%}", share >= 0.8),
+                     target(variant, f"{path} p50 - in-process p50, 1 client", "<= 2 ms" if variant == "asl100"
+                            else "(asl100 only)", gap, "{:.1f} ms", gap <= 2 or variant != "asl100"),
+                     target(variant, f"{path} p99 / p50, 16 clients", "<= 3x", spread, "{:.2f}x", spread <= 3),
+                     target(variant, f"{path} / minimal eager server, 16 clients", ">= 2x", gain, "{:.2f}x", gain >= 2)]
+    startup = next(r.startup_s for r in results if r.path == "served HTTP")
+    rows.append(target("all 4", "archives READY after start", "<= 15 s", startup, "{:.1f} s", startup <= 15))
+    return rows
+
+
+def write_report(results: list[Result], output: Path, header: str, args: argparse.Namespace, elapsed: float) -> None:
+    def number(value: float | None, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    rows = [f"| {r.path} | {r.variant} | {r.clients} | {r.samples_per_s:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+            f"{number(r.rss_mb, 0)} | {number(r.startup_s)} | {r.errors} |" for r in results]
+    text = "\n".join([
+        "# Benchmarks", "",
+        "Written by `make bench` (`python -m scripts.benchmark`); do not edit the tables by hand. How to read",
+        "them, the tuning measurements and the profile of each miss: docs/performance.md.", "",
+        f"- Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.rounds} interleaved rounds over all cells, "
+        f"{args.seconds:g} s per cell and round after a {args.warmup:g} s warm-up, pooled; {elapsed:.0f} s in all.",
+        f"- Machine: {header}; at the end {', '.join(f'{value:.1f}' for value in os.getloadavg())}.",
+        "- Clients, servers and workers share the machine's CPUs. A load average above the CPU count means",
+        "  other processes competed for them: then the numbers are noisy. Ratios come from this one run.",
+        "- A sample is one request: the real clip 32162 as OpenPose JSON (13 frames -> 4 windows of 50).",
+        "  asl100 has the released weights; asl2000 has generated random weights of the real shapes.",
+        "- In-process: the handler's preprocess -> inference -> postprocess on one thread with 2 intra-op",
+        "  threads; 16 clients = one batch of 16 requests per call (latency per batch). Served: TorchServe",
+        "  with all four archives as configured in configs/aslN.yaml; RSS sums the model's workers.",
+        "", "| path | model | clients | samples/s | p50 ms | p99 ms | RSS MB | startup s | errors |",
+        "|---|---|---|---|---|---|---|---|---|", *rows,
+        "", "## Targets", "", "| model | target | wanted | measured | |", "|---|---|---|---|---|", *targets(results), ""])
+    output.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds over all cells (interleaved, pooled)")
+    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds before each cell")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    header = machine()
+    real = data_root()
+    data = prepare_data(real)
+    fast_store, eager_store = build_store(data, "store", None), build_store(data, "store-eager", "eager")
+    body = json.dumps(load_input(real / "pose" / CLIP_ID)).encode()
+    with ExitStack() as stack:
+        cells: list[Cell] = []
+        for variant in VARIANTS:
+            cells += in_process_cells("in-process eager", eager_store / f"{variant}.mar", body, 2)
+            cells += in_process_cells("in-process ONNX Runtime", fast_store / f"{variant}.mar", body, 2)
+        cells += served_cells(stack, fast_store, body)
+        for variant in VARIANTS:
+            cells += minimal_cells(stack, data, variant, body)
+        for round_ in range(args.rounds):
+            for cell in cells[round_ % len(cells):] + cells[:round_ % len(cells)]:
+                cell.run(args.seconds, args.warmup)
+                print(f"round {round_ + 1}/{args.rounds}: {cell.path} {cell.variant} x{cell.clients}: "
+                      f"{len(cell.latencies)} calls so far", flush=True)
+        results = [cell.result() for cell in cells]
+    order = ["in-process eager", "in-process ONNX Runtime", "served HTTP", "served gRPC", "minimal eager HTTP"]
+    results.sort(key=lambda r: (VARIANTS.index(r.variant), order.index(r.path), r.clients))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    write_report(results, args.output, header, args, time.perf_counter() - began)
+    print(args.output.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
