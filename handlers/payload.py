@@ -90,6 +90,14 @@ def header(headers: dict[str, Any], name: str) -> Any:
     return next((value for key, value in headers.items() if key.lower() == name), None)
 
 
+def body_content_type(headers: dict[str, Any]) -> str | None:
+    """The Content-Type TorchServe recorded for the request's body (or multipart field `data`)."""
+    for key in ("data", "body"):
+        if isinstance(headers.get(key), dict):
+            return headers[key].get("content-type")
+    return None
+
+
 def request_body(row: dict[str, Any], headers: dict[str, Any]) -> Any:
     """The payload TorchServe passed for one request, after its Content-Type is checked.
 

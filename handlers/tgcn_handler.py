@@ -20,21 +20,13 @@ from handlers.keypoints import InputError
 from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)
-from handlers.payload import Decoded, Limits, Prediction, decode_request, request_body
+from handlers.payload import Decoded, Limits, Prediction, body_content_type, decode_request, request_body
 from handlers.runtime import load_runtime
 from handlers.tgcn_config import read_config
 
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
-
-
-def body_content_type(headers: dict[str, Any]) -> str | None:
-    """The Content-Type TorchServe recorded for the request's body (or multipart field `data`)."""
-    for key in ("data", "body"):
-        if isinstance(headers.get(key), dict):
-            return headers[key].get("content-type")
-    return None
 
 
 class TGCNHandler(BaseHandler):
@@ -76,13 +68,13 @@ class TGCNHandler(BaseHandler):
         a bad one becomes its own InputError."""
         unwrapped = unwrap(data, lambda idx, row: request_body(row, self.context.get_all_request_header(idx)))
         self.protocol = unwrapped.protocol
+        native = self.protocol == NATIVE  # envelope instances share one request's headers
         items: list[Decoded | InputError] = []
         for idx, body in enumerate(unwrapped.bodies):
             if isinstance(body, InputError):
                 items.append(body)
                 continue
             try:
-                native = self.protocol == NATIVE  # envelope instances share one request's headers
                 content_type = body_content_type(self.context.get_all_request_header(idx)) if native else None
                 items.append(self.decode(body, content_type))
             except InputError as error:

@@ -41,6 +41,7 @@ from handlers.tgcn_model import build_model
 from scripts import build_archives
 from scripts import grpc_stubs
 from scripts.client import load_input
+from scripts.loadgen import rss_mib, worker_pids
 from scripts.torchserve_ctl import Ports, TorchServe
 from scripts.wlasl_data import REPO, data_root
 
@@ -247,10 +248,7 @@ def client_cells(path: str, variant: str, make_call: Callable[[list[int]], Calla
 
 def worker_rss_mb(server: TorchServe, model: str) -> float:
     """Resident memory of the model's worker processes (MB, summed over its workers)."""
-    described = requests.get(f"{server.management_url}/models/{model}", headers=server.headers("management"),
-                             timeout=10).json()
-    pids = [worker["pid"] for version in described for worker in version.get("workers", [])]
-    return sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
+    return rss_mib(worker_pids(server.management_url, server.headers("management"), model))
 
 
 def served_cells(stack: ExitStack, store: Path, body: bytes) -> list[Cell]:
