@@ -6,6 +6,7 @@ pixels of the 256-pixel frame WLASL's poses were extracted on; missing points ar
 """
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,6 +18,11 @@ FRAME_SIZE = 256.0
 NUM_WINDOWS = 4
 # Sanity bound for pixel coordinates (frames are 256 pixels; OpenPose on 8K video stays far below).
 MAX_ABS_PIXEL = 1e5
+# A person's OpenPose fields and point counts; the 55 model points among their 67, in model order.
+OPENPOSE_FIELDS = (("pose_keypoints_2d", 25), ("hand_left_keypoints_2d", HAND_POINTS),
+                   ("hand_right_keypoints_2d", HAND_POINTS))
+OPENPOSE_PICK = np.array(BODY_POINTS + tuple(range(25, 25 + 2 * HAND_POINTS)))
+ZERO_VALUES = {count: [0.0] * (3 * count) for _, count in OPENPOSE_FIELDS}
 MAX_MESSAGE = 300
 NUMBER_KINDS = {"b": "booleans", "U": "strings", "S": "bytes", "O": "null, objects, mixed types or huge integers",
                 "c": "complex numbers", "V": "structured records", "M": "dates", "m": "time deltas"}
@@ -66,11 +72,60 @@ def openpose_frame_points(frame: Any, index: int = 0) -> np.ndarray | None:
 
 
 def openpose_to_frames(frames: Sequence[Any]) -> np.ndarray:
-    """OpenPose frames -> (T, 55, 2) pixel points (frames with no person: see fill_empty_frames)."""
+    """OpenPose frames -> (T, 55, 2) pixel points (frames with no person: see fill_empty_frames).
+
+    Well-formed frames take one vectorised pass; anything unusual is parsed frame by frame, which
+    decides what is accepted and names the frame and field of any error.
+    """
     if not isinstance(frames, list) or not frames:
         raise InputError("openpose_frames must be a non-empty list of OpenPose frame objects")
+    try:
+        return _openpose_fast(frames)
+    except _Unusual:
+        return openpose_frames_one_by_one(frames)
+
+
+def openpose_frames_one_by_one(frames: list[Any]) -> np.ndarray:
+    """The per-frame parser: the rules of what is accepted, and an error naming frame and field."""
     return fill_empty_frames([openpose_frame_points(frame, index) for index, frame in enumerate(frames)],
                              "OpenPose frames")
+
+
+class _Unusual(Exception):
+    """Frames the vectorised pass does not take; the per-frame parser decides about them."""
+
+
+def _openpose_fast(frames: list[Any]) -> np.ndarray:
+    """openpose_to_frames for frames whose fields are all lists of the right length holding only
+    ints and floats, finite and within MAX_ABS_PIXEL: the values the per-frame parser would give."""
+    rows: list[list[Any]] = []
+    present: list[bool] = []
+    for frame in frames:
+        people = frame.get("people") if isinstance(frame, dict) else None
+        if not isinstance(people, list) or (people and not isinstance(people[0], dict)):
+            raise _Unusual
+        present.append(bool(people))
+        if people:
+            row: list[Any] = []
+            for key, count in OPENPOSE_FIELDS:
+                values = people[0].get(key)
+                if values is None or (values == [] and count == HAND_POINTS):
+                    values = ZERO_VALUES[count]
+                elif not isinstance(values, list) or len(values) != 3 * count:
+                    raise _Unusual
+                row += values
+            rows.append(row)
+    if not rows or not set(map(type, chain.from_iterable(rows))) <= {float, int}:
+        raise _Unusual
+    try:
+        values = np.array(rows, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64
+        raise _Unusual from None
+    if not np.isfinite(values).all() or np.abs(values).max() > MAX_ABS_PIXEL:
+        raise _Unusual
+    points = values.reshape(len(rows), -1, 3)[:, OPENPOSE_PICK, :2].astype(np.float32)
+    found = iter(points)
+    return fill_empty_frames([next(found) if seen else None for seen in present], "OpenPose frames")
 
 
 def fill_empty_frames(points: Sequence[np.ndarray | None], what: str) -> np.ndarray:

@@ -119,7 +119,9 @@ class TGCNHandler(BaseHandler):
                 self.metrics.top1(body["top_k"][0]["probability"])
             responses.append(body)
         rejected = sum(isinstance(result, InputError) for result in results)
-        logger.info("batch of %d request(s), %d rejected", len(results), rejected)
+        # Every log line costs the worker and the frontend on each batch: only rejections are logged at INFO.
+        logger.log(logging.INFO if rejected else logging.DEBUG, "batch of %d request(s), %d rejected",
+                   len(results), rejected)
         return responses
 
     def top_k(self, prediction: Prediction) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from handlers.keypoints import (MAX_ABS_PIXEL, InputError, frame_indices, frames_to_windows, normalize,
-                                openpose_to_frames, sample_bound)
+                                openpose_frames_one_by_one, openpose_to_frames, sample_bound)
 from handlers.payload import INPUT_KEYS, Decoded, Limits, decode_request, request_body
 from scripts.loadgen import worker_pids
 from scripts.torchserve_ctl import TorchServe
@@ -90,6 +90,47 @@ def test_openpose_frames_parse_or_refuse(frames: list[dict]) -> None:
     for index, frame in enumerate(frames[seen[0]:]):
         if not frame["people"]:
             np.testing.assert_array_equal(pixels[index], pixels[index - 1])
+
+
+odd_values = st.one_of(st.sampled_from([True, False, None, "1", [1.0], 1.5e5, -2e5, 10**30, 10**400, 2**63,
+                                         float("nan"), float("inf")]), st.floats(), st.integers())
+FIELDS = {"pose_keypoints_2d": 25, "hand_left_keypoints_2d": 21, "hand_right_keypoints_2d": 21}
+
+
+@st.composite
+def openpose_person(draw: st.DrawFn) -> dict:
+    """A plausible OpenPose person, often with one value or one whole field made odd."""
+    person: dict = {name: draw(st.lists(st.floats(0, 255), min_size=3 * count, max_size=3 * count))
+                    for name, count in FIELDS.items()}
+    name = draw(st.sampled_from(sorted(FIELDS)))
+    size = 3 * FIELDS[name]
+    change = draw(st.sampled_from(["none", "value", "value", "field", "drop", "ints"]))
+    if change == "value":
+        person[name][draw(st.integers(0, size - 1))] = draw(odd_values)
+    elif change == "field":
+        person[name] = draw(st.one_of(odd_values, st.just([]), st.lists(st.floats(0, 9), max_size=size + 1),
+                                      st.lists(st.booleans(), min_size=size, max_size=size),
+                                      st.lists(st.sampled_from([10**30, 10**400, -1]), min_size=size, max_size=size)))
+    elif change == "drop":
+        del person[name]
+    elif change == "ints":
+        person[name] = [int(v) for v in person[name]]
+    return person
+
+
+@settings(FUZZ, max_examples=500)
+@given(st.lists(st.one_of(st.builds(lambda p: {"people": [p]}, openpose_person()), st.just({"people": []}),
+                          st.just({"people": [7]}), st.just({})), min_size=1, max_size=3))
+def test_vectorised_openpose_equals_per_frame_parser(frames: list[dict]) -> None:
+    """The fast path accepts exactly what the per-frame parser accepts, with the same values and errors."""
+    try:
+        expected = openpose_frames_one_by_one(frames)
+    except InputError as error:
+        with pytest.raises(InputError) as fast_error:
+            openpose_to_frames(frames)
+        assert (str(fast_error.value), fast_error.value.status) == (str(error), error.status)
+        return
+    np.testing.assert_array_equal(openpose_to_frames(frames), expected)
 
 
 @FUZZ

@@ -9,8 +9,9 @@ import torch
 
 from handlers.tgcn_config import read_config
 from handlers.tgcn_model import load_model
+from handlers import keypoints
 from handlers.keypoints import (InputError, frame_indices, frames_to_windows, normalize, openpose_frame_points,
-                                openpose_to_frames)
+                                openpose_frames_one_by_one, openpose_to_frames)
 from tests import reference
 from scripts.wlasl_data import REPO
 from tests.conftest import CLIP, SHARED
@@ -79,6 +80,14 @@ def test_window_contents_for_edge_lengths(num_frames: int) -> None:
         assert (seen[:, num_frames - 1:] == num_frames - 1).all()  # padded with the last frame
     if num_frames == 201:
         np.testing.assert_array_equal(seen.ravel(), np.arange(200))  # centred: frames 1..200
+
+
+def test_well_formed_frames_take_the_vectorised_path(clip_frames: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = openpose_frames_one_by_one(clip_frames)
+    monkeypatch.setattr(keypoints, "openpose_frames_one_by_one", None)  # calling it now would fail
+    frames = [person_frame(1, hands=False), {"people": []}, *clip_frames]
+    np.testing.assert_array_equal(openpose_to_frames(clip_frames), expected)
+    assert openpose_to_frames(frames).shape == (len(frames), 55, 2)
 
 
 def test_frame_without_person_repeats_previous() -> None:

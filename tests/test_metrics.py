@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import pytest
 import requests
 
+from handlers.metrics import BATCH_SIZE, REQUESTS, TOP1_PROBABILITY, HandlerMetrics
 from scripts.torchserve_ctl import TorchServe
 
 SAMPLE = re.compile(r'^(?P<name>[A-Za-z_:][\w:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)$')
@@ -40,11 +42,13 @@ def test_handler_metrics_appear_after_requests(server: TorchServe, clip_frames: 
                         headers=server.headers(), timeout=60)
     assert good.status_code == 200 and bad.status_code == 400
     top1 = good.json()["top_k"][0]["probability"]
-    deadline = time.monotonic() + 10  # the frontend reads the worker's metric lines asynchronously
+    deadline = time.monotonic() + 10  # the worker emits its metric lines, and the frontend reads them, asynchronously
     while True:
         after = scrape(server)
         counted = model_sample(after, "TGCNTop1Probability_count", model) - model_sample(before, "TGCNTop1Probability_count", model)
-        if counted >= 1 or time.monotonic() > deadline:
+        rejected = (model_sample(after, "TGCNRequests", model, InputKind="rejected")
+                    - model_sample(before, "TGCNRequests", model, InputKind="rejected"))
+        if (counted >= 1 and rejected >= 1) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert counted == 1
@@ -59,3 +63,48 @@ def test_handler_metrics_appear_after_requests(server: TorchServe, clip_frames: 
     assert 1 <= model_sample(after, "TGCNBatchSize", model) <= 8
     served = {labels: value for (name, labels), value in after.items() if name == "ts_inference_requests_total"}
     assert any(("model_name", model) in labels and value >= 2 for labels, value in served.items())
+
+
+
+class FakeMetrics:
+    """TorchServe's metrics API as the handler calls it, noting the emitting thread; the first add_time fails."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+        self.threads: set[int] = set()
+        self.failed = False
+        self.emitted = threading.Event()
+
+    def note(self, name: str, value: object) -> None:
+        self.calls.append((name, value))
+        self.threads.add(threading.get_ident())
+
+    def add_time(self, name: str, value: float, **kwargs: object) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ValueError("metric cache full")
+        self.note(name, value)
+
+    def add_metric(self, name: str, value: float, unit: str, **kwargs: object) -> None:
+        self.note(name, value)
+        if name == TOP1_PROBABILITY:
+            self.emitted.set()
+
+    def add_counter(self, name: str, value: int, dimensions: list) -> None:
+        self.note(name, (dimensions[0].value, value))
+
+
+def test_metrics_are_emitted_off_the_request_thread_in_order() -> None:
+    fake = FakeMetrics()
+    metrics = HandlerMetrics(fake)
+    with metrics.timed("Lost"):  # its emission fails: the ones after it still arrive
+        pass
+    with metrics.timed("Kept"):
+        pass
+    metrics.batch(["frames", "rejected", "frames"])
+    metrics.top1(0.75)
+    assert fake.emitted.wait(5)
+    assert [name for name, _ in fake.calls] == ["Kept", BATCH_SIZE, REQUESTS, REQUESTS, TOP1_PROBABILITY]
+    assert fake.calls[1:] == [(BATCH_SIZE, 3), (REQUESTS, ("frames", 2)), (REQUESTS, ("rejected", 1)),
+                              (TOP1_PROBABILITY, 0.75)]
+    assert threading.get_ident() not in fake.threads
