@@ -8,16 +8,16 @@ setup:
 	@bash scripts/setup.sh
 
 archives: setup
-	$(PY) -m scripts.build_archives --version $(VERSION)
+	$(PY) -m scripts.archive.build_archives --version $(VERSION)
 
 serve: archives
-	$(PY) -m scripts.torchserve_ctl start
+	$(PY) -m scripts.serve.torchserve_ctl start
 
 stop:
-	@if [ -x $(PY) ]; then $(PY) -m scripts.torchserve_ctl stop; fi
+	@if [ -x $(PY) ]; then $(PY) -m scripts.serve.torchserve_ctl stop; fi
 
 status:
-	@$(PY) -m scripts.torchserve_ctl status
+	@$(PY) -m scripts.serve.torchserve_ctl status
 
 demo: setup
 	bash scripts/demo.sh
@@ -31,10 +31,10 @@ clean: stop
 # Deploying at scale (docs/deploying-at-scale.md): validate the manifests, pack the KServe layout.
 .PHONY: k8s-validate kserve-layout
 k8s-validate: setup
-	$(PY) -m scripts.k8s_validate configs/k8s/*.yaml
+	$(PY) -m scripts.tools.k8s_validate configs/k8s/*.yaml
 
 kserve-layout: archives
-	$(PY) -m scripts.kserve_pack --out build/kserve
+	$(PY) -m scripts.archive.kserve_pack --out build/kserve
 
 # Video (issue 4): <variant>_video.mar on a second TorchServe started from .venv-video (MediaPipe),
 # ports and max_request_size from configs/video.properties; run files in run-video/.
@@ -44,23 +44,23 @@ VIDEO_VARIANTS ?= asl100
 .PHONY: video-archives serve-video stop-video
 
 video-archives: setup
-	$(PY) -m scripts.build_archives --video --variants $(VIDEO_VARIANTS) --version $(VERSION)
+	$(PY) -m scripts.archive.build_archives --video --variants $(VIDEO_VARIANTS) --version $(VERSION)
 
 serve-video: video-archives
-	$(VIDEO_PY) -m scripts.torchserve_ctl start --run-dir run-video --overlay configs/video.properties \
+	$(VIDEO_PY) -m scripts.serve.torchserve_ctl start --run-dir run-video --overlay configs/video.properties \
 		--models $(addsuffix _video,$(VIDEO_VARIANTS))
 
 stop-video:
-	@if [ -x $(VIDEO_PY) ]; then $(VIDEO_PY) -m scripts.torchserve_ctl stop --run-dir run-video; fi
+	@if [ -x $(VIDEO_PY) ]; then $(VIDEO_PY) -m scripts.serve.torchserve_ctl stop --run-dir run-video; fi
 
 clean: stop-video
 
 .PHONY: soak
 soak: archives
-	$(PY) -m scripts.soak --start
+	$(PY) -m scripts.bench.soak --start
 
 # Benchmark (not a test): in-process eager / ONNX Runtime, TorchServe HTTP / gRPC, a minimal eager server;
 # writes docs/benchmarks.md. About 8 minutes; run it on an otherwise idle machine for stable numbers.
 .PHONY: bench
 bench: setup
-	$(PY) -m scripts.benchmark
+	$(PY) -m scripts.bench.benchmark

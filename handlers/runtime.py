@@ -3,7 +3,7 @@
 An archive picks one in its model-config.yaml (`handler.runtime`, from configs/aslN.yaml or
 `build_archives --runtime`): `eager` runs the checkpoint in PyTorch; `onnx` (and the opt-in,
 approximate `onnx-int8`) runs the archive's `model.onnx`, exported with a dynamic batch axis and
-checked against eager at build time (scripts/export_onnx.py).
+checked against eager at build time (scripts/archive/export_onnx.py).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def load_runtime(settings: dict, model_dir: Path, weights: Path, config: TGCNCon
         return EagerRuntime(model, device)
     if "onnx_sha256" not in settings:
         raise RuntimeError(f"handler.runtime = {name} but the archive records no onnx_sha256; rebuild it with "
-                           f"scripts/build_archives.py")
+                           f"scripts/archive/build_archives.py")
     verify_sha256(weights, settings["checkpoint_sha256"])
     threads = int(settings.get("intra_op_threads") or 1)
     return OnnxRuntime(verify_sha256(Path(model_dir) / ONNX_FILE, settings["onnx_sha256"]), threads, name, device)

@@ -1,6 +1,6 @@
 """TorchServe handler for WLASL Pose-TGCN: keypoints in, top-k glosses out.
 
-The archive (scripts/build_archives.py) holds the checkpoint, its config.ini, glosses.txt and a
+The archive (scripts/archive/build_archives.py) holds the checkpoint, its config.ini, glosses.txt and a
 model-config.yaml whose `handler:` section names the variant, the class count and the checkpoint's
 sha256, which is verified before the weights are loaded.
 """
@@ -40,7 +40,7 @@ class TGCNHandler(BaseHandler):
         settings = dict((context.model_yaml_config or {}).get("handler") or {})
         for key in ("variant", "num_classes", "checkpoint_sha256"):
             if key not in settings:
-                raise RuntimeError(f"model-config.yaml has no handler.{key}; build archives with scripts/build_archives.py")
+                raise RuntimeError(f"model-config.yaml has no handler.{key}; build archives with scripts/archive/build_archives.py")
         if settings.get("intra_op_threads"):
             torch.set_num_threads(int(settings["intra_op_threads"]))
         config = read_config(model_dir / "config.ini")

@@ -6,12 +6,12 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 clip=$($PY -c 'from scripts.wlasl_data import data_root; print(data_root() / "pose" / "32162")')
 
-$PY -m scripts.build_archives
-$PY -m scripts.torchserve_ctl stop >/dev/null
-$PY -m scripts.torchserve_ctl start
+$PY -m scripts.archive.build_archives
+$PY -m scripts.serve.torchserve_ctl stop >/dev/null
+$PY -m scripts.serve.torchserve_ctl start
 if [ "${KEEP_RUNNING:-0}" != "1" ]; then
-    trap '$PY -m scripts.torchserve_ctl stop' EXIT
+    trap '$PY -m scripts.serve.torchserve_ctl stop' EXIT
 fi
-for model in $($PY -c 'from pathlib import Path; from scripts.torchserve_ctl import default_models; print(" ".join(default_models(Path("model_store"))))'); do
-    $PY -m scripts.predict "$clip" --model "$model" --top-k 5
+for model in $($PY -c 'from pathlib import Path; from scripts.serve.torchserve_ctl import default_models; print(" ".join(default_models(Path("model_store"))))'); do
+    $PY -m scripts.client.predict "$clip" --model "$model" --top-k 5
 done

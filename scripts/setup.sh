@@ -30,7 +30,7 @@ fi
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, ts; print("torch", torch.__version__, "torchserve", ts.__version__)'))"
 
 # gRPC stubs from the protos in the installed TorchServe jar, into build/grpc/ (git-ignored).
-.venv/bin/python -m scripts.grpc_stubs
+.venv/bin/python -m scripts.client.grpc_stubs
 
 # The video path (MediaPipe pins numpy<2, protobuf<5): its own venv, see requirements-video.txt.
 if [ ! -x .venv-video/bin/python ]; then

@@ -12,8 +12,8 @@ import torch
 from handlers.labels import variant_classes
 from handlers.tgcn_config import read_config
 from handlers.tgcn_model import build_model
-from scripts import build_archives
-from scripts.torchserve_ctl import Ports, TorchServe
+from scripts.archive import build_archives
+from scripts.serve.torchserve_ctl import Ports, TorchServe
 from scripts.wlasl_data import REPO
 
 SHARED = REPO.parent / "shared" / "data" / "wlasl"

@@ -1,4 +1,4 @@
-"""scripts/build_archives.py: what it packs, what it refuses, and that rebuilding is idempotent."""
+"""scripts/archive/build_archives.py: what it packs, what it refuses, and that rebuilding is idempotent."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from handlers.tgcn_model import sha256_file
-from scripts import build_archives
+from scripts.archive import build_archives
 from scripts.wlasl_data import REPO, find_weights
 from tests.conftest import SHARED, real_data
 

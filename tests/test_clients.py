@@ -9,10 +9,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from scripts import cli, grpc_stubs
-from scripts.client import ClientError, Endpoint, HttpClient, connect, load_input, read_token
-from scripts.grpc_client import GrpcClient
-from scripts.torchserve_ctl import TorchServe
+from scripts.client import cli
+from scripts.client import grpc_stubs
+from scripts.client.core import ClientError, Endpoint, HttpClient, connect, load_input, read_token
+from scripts.client.grpc_client import GrpcClient
+from scripts.serve.torchserve_ctl import TorchServe
 from tests.conftest import CLIP
 
 

@@ -1,4 +1,4 @@
-"""scripts/evaluate.py on the real clip (WLASL video 32162, 'language', a train video) and the real splits."""
+"""scripts/tools/evaluate.py on the real clip (WLASL video 32162, 'language', a train video) and the real splits."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import evaluate
-from scripts.torchserve_ctl import TorchServe
+from scripts.tools import evaluate
+from scripts.serve.torchserve_ctl import TorchServe
 from tests.conftest import CLIP, real_data
 
 VIDEO = "32162"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts import build_archives
-from scripts.loadgen import run_load, worker_pids
-from scripts.torchserve_ctl import TorchServe
+from scripts.archive import build_archives
+from scripts.bench.loadgen import run_load, worker_pids
+from scripts.serve.torchserve_ctl import TorchServe
 from tests.test_serve_ctl import tampered_copy
 
 KILLS = 2

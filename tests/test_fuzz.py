@@ -16,8 +16,8 @@ from hypothesis.extra import numpy as hnp
 from handlers.keypoints import (MAX_ABS_PIXEL, InputError, frame_indices, frames_to_windows, normalize,
                                 openpose_frames_one_by_one, openpose_to_frames, sample_bound)
 from handlers.payload import INPUT_KEYS, Decoded, Limits, decode_request, request_body
-from scripts.loadgen import worker_pids
-from scripts.torchserve_ctl import TorchServe
+from scripts.bench.loadgen import worker_pids
+from scripts.serve.torchserve_ctl import TorchServe
 
 LIMITS = Limits(num_samples=50, num_classes=100)
 FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))

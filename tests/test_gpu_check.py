@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from handlers.device import select_device
-from scripts import gpu_check
+from scripts.tools import gpu_check
 from tests.conftest import CLIP
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from handlers.tgcn_model import sha256_file
-from scripts import hf_checkpoints
+from scripts.archive import hf_checkpoints
 from scripts.wlasl_data import REPO, find_weights
 from tests.conftest import real_data
 
@@ -39,7 +39,7 @@ def hub_cache(cache: Path) -> Path:
 
 def run_offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"))
-    return subprocess.run([sys.executable, "-m", "scripts.hf_checkpoints", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "scripts.archive.hf_checkpoints", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from scripts.loadgen import worker_pids
-from scripts.torchserve_ctl import TorchServe
+from scripts.bench.loadgen import worker_pids
+from scripts.serve.torchserve_ctl import TorchServe
 from tests.hostile_cases import CASES, Hostile
 
 BATCHED = "asl100_hostile"

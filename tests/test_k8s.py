@@ -10,8 +10,10 @@ import pytest
 import requests
 import yaml
 
-from scripts import capacity, k8s_validate, kserve_pack
-from scripts.torchserve_ctl import Ports, TorchServe, read_properties
+from scripts.bench import capacity
+from scripts.tools import k8s_validate
+from scripts.archive import kserve_pack
+from scripts.serve.torchserve_ctl import Ports, TorchServe, read_properties
 from scripts.wlasl_data import REPO
 
 K8S = REPO / "configs" / "k8s"

@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from handlers.envelopes import protocol_of
-from scripts import kserve_client
-from scripts.client import ClientError, Endpoint, HttpClient, load_input
-from scripts.torchserve_ctl import Ports, TorchServe
+from scripts.client import kserve_client
+from scripts.client.core import ClientError, Endpoint, HttpClient, load_input
+from scripts.serve.torchserve_ctl import Ports, TorchServe
 from tests.conftest import CLIP
 
 ENVELOPES = {"kserve": {"service_envelope": "kserve"},

@@ -13,9 +13,9 @@ from PIL import Image, ImageSequence
 from handlers.keypoints import InputError
 from handlers.mediapipe_map import holistic_to_points, mediapipe_to_frames
 from handlers.payload import Limits, decode_request
-from scripts import predict as predict_cli
-from scripts import render_skeleton
-from scripts.torchserve_ctl import TorchServe
+from scripts.client import predict as predict_cli
+from scripts.tools import render_skeleton
+from scripts.serve.torchserve_ctl import TorchServe
 from tests.conftest import CLIP
 from tests.landmark_fixtures import (NumPyPoseBody, Pose, PoseHeader, PoseHeaderDimensions, component, holistic_json,
                                      holistic_pose_bytes, landmark_list, neck_from_shoulders, openpose_pose_bytes, write)

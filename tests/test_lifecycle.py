@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from handlers.tgcn_model import read_state_dict
-from scripts import cli, lifecycle
-from scripts.client import ClientError, Endpoint, HttpClient, connect, load_input
-from scripts.torchserve_ctl import TorchServe
+from scripts.client import cli
+from scripts.serve import lifecycle
+from scripts.client.core import ClientError, Endpoint, HttpClient, connect, load_input
+from scripts.serve.torchserve_ctl import TorchServe
 from scripts.wlasl_data import Weights
 from tests.conftest import CLIP, SHARED
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from handlers.metrics import BATCH_SIZE, REQUESTS, TOP1_PROBABILITY, HandlerMetrics
-from scripts.torchserve_ctl import TorchServe
+from scripts.serve.torchserve_ctl import TorchServe
 
 SAMPLE = re.compile(r'^(?P<name>[A-Za-z_:][\w:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)$')
 

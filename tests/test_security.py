@@ -10,7 +10,7 @@ import psutil
 import pytest
 import requests
 
-from scripts.torchserve_ctl import BASE_CONFIG, TorchServe, read_properties
+from scripts.serve.torchserve_ctl import BASE_CONFIG, TorchServe, read_properties
 
 
 def group_processes(server: TorchServe) -> list[psutil.Process]:

@@ -1,4 +1,4 @@
-"""scripts/torchserve_ctl.py: readiness, failing loads reported with their reason, clean stops."""
+"""scripts/serve/torchserve_ctl.py: readiness, failing loads reported with their reason, clean stops."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.torchserve_ctl import Ports, ServeError, TorchServe
+from scripts.serve.torchserve_ctl import Ports, ServeError, TorchServe
 
 
 def tampered_copy(mar: Path, store: Path) -> Path:

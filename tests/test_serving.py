@@ -9,7 +9,7 @@ import pytest
 import requests
 import torch
 
-from scripts.torchserve_ctl import TorchServe
+from scripts.serve.torchserve_ctl import TorchServe
 from tests import reference
 from tests.conftest import CLIP, SHARED
 

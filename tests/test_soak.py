@@ -1,8 +1,8 @@
-"""A short soak of the live TorchServe through scripts/soak.py (the full one is `python -m scripts.soak`)."""
+"""A short soak of the live TorchServe through scripts/bench/soak.py (the full one is `python -m scripts.bench.soak`)."""
 from __future__ import annotations
 
-from scripts.soak import main, soak
-from scripts.torchserve_ctl import TorchServe
+from scripts.bench.soak import main, soak
+from scripts.serve.torchserve_ctl import TorchServe
 from tests.conftest import CLIP
 
 

@@ -19,8 +19,8 @@ from PIL import Image
 from handlers.keypoints import InputError
 from handlers.payload import Limits
 from handlers.video import VideoLimits, decode_frames, decode_video_request
-from scripts import build_archives
-from scripts.torchserve_ctl import Ports, TorchServe, read_properties
+from scripts.archive import build_archives
+from scripts.serve.torchserve_ctl import Ports, TorchServe, read_properties
 from scripts.wlasl_data import REPO
 
 VIDEO_PYTHON = REPO / ".venv-video" / "bin" / "python"
@@ -103,7 +103,7 @@ def test_client_side_extraction_is_offline(photo: Image.Image, tmp_path: Path) -
     video = tmp_path / "person.mp4"
     video.write_bytes(make_video(photo, 12))
     output = tmp_path / "person.json"
-    run_video_python(NO_NETWORK + f"from scripts.extract_keypoints import main\nraise SystemExit(main([{str(video)!r}, "
+    run_video_python(NO_NETWORK + f"from scripts.tools.extract_keypoints import main\nraise SystemExit(main([{str(video)!r}, "
                      f"'-o', {str(output)!r}]))")
     frames = json.loads(output.read_text())["mediapipe_frames"]
     assert len(frames) == 12
@@ -125,7 +125,7 @@ def test_video_through_server_matches_local_extraction(video_server: TorchServe,
     assert as_json.json()["top_k"][:5] == answers["mp4"].json()["top_k"]
     (tmp_path / "clip.mp4").write_bytes(videos["mp4"])
     local = json.loads(run_video_python(
-        f"import json\nfrom scripts.extract_keypoints import extract\n"
+        f"import json\nfrom scripts.tools.extract_keypoints import extract\n"
         f"print(json.dumps({{'mediapipe_frames': extract(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read())}}))"))
     keypoints = post(server, "asl100", json={**local, "top_k": 10})
     assert keypoints.status_code == 200

@@ -4,8 +4,8 @@ kubernetes-validate ships, InferenceServices against KServe's CRD schema (config
 Both are strict: a field the schema does not define is an error (as `kubectl apply
 --validate=strict`), so a misspelt field cannot be dropped silently by the API server.
 
-    python -m scripts.k8s_validate configs/k8s/*.yaml
-    python -m scripts.k8s_validate --extract-crd serving.kserve.io_inferenceservices.yaml   # refresh the schema
+    python -m scripts.tools.k8s_validate configs/k8s/*.yaml
+    python -m scripts.tools.k8s_validate --extract-crd serving.kserve.io_inferenceservices.yaml   # refresh the schema
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The gRPC transport of scripts.client: TorchServe's InferenceAPIsService and ManagementAPIsService.
+"""The gRPC transport of scripts.client.core: TorchServe's InferenceAPIsService and ManagementAPIsService.
 
-Stubs come from scripts.grpc_stubs (generated from the protos in the installed TorchServe jar).
+Stubs come from scripts.client.grpc_stubs (generated from the protos in the installed TorchServe jar).
 The token travels as `authorization: Bearer <key>` metadata; gRPC status codes become ClientErrors.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import grpc
 
-from scripts import grpc_stubs
-from scripts.client import ClientError, Endpoint, check_answer, read_token
+from scripts.client import grpc_stubs
+from scripts.client.core import ClientError, Endpoint, check_answer, read_token
 
 STATUS_HINTS = {
     grpc.StatusCode.PERMISSION_DENIED: "the {kind} token from {key_file} was rejected (wrong, expired or from "

@@ -1,13 +1,13 @@
 """Client library for tgcn-serve: predictions and model management over HTTP or gRPC.
 
-    from scripts.client import Endpoint, connect, load_input
+    from scripts.client.core import Endpoint, connect, load_input
     client = connect(Endpoint.from_config(), "grpc")        # or "http"
     answer = client.predict("asl100", load_input(Path("../shared/data/wlasl/pose/32162")))
 
 Both transports have the same methods and raise ClientError with a message that says what went
 wrong (missing or expired token, unknown model or version, bad input, server down). Tokens come
 from TorchServe's key_file.json (`run/key_file.json` unless another path is given). The KServe
-protocols are in scripts/kserve_client.py, versioning in scripts/lifecycle.py, the CLI in scripts/cli.py.
+protocols are in scripts/client/kserve_client.py, versioning in scripts/serve/lifecycle.py, the CLI in scripts/client/cli.py.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import requests
 
-from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, TorchServe, read_properties
+from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, TorchServe, read_properties
 from scripts.wlasl_data import REPO
 
 DEFAULT_KEY_FILE = DEFAULT_RUN_DIR / "key_file.json"
@@ -67,7 +67,7 @@ class Endpoint:
 
     @classmethod
     def of(cls, server: TorchServe) -> Endpoint:
-        """The endpoint of an instance started with scripts.torchserve_ctl."""
+        """The endpoint of an instance started with scripts.serve.torchserve_ctl."""
         return cls.from_properties(server.properties, server.key_file)
 
 
@@ -124,7 +124,7 @@ def extract_locally(path: Path) -> dict[str, Any]:
     if importlib.util.find_spec("mediapipe") is None:
         raise ClientError("extracting keypoints from a video needs MediaPipe: run with .venv-video/bin/python")
     from handlers.keypoints import InputError
-    from scripts.extract_keypoints import extract
+    from scripts.tools.extract_keypoints import extract
 
     try:
         return {"mediapipe_frames": extract(Path(path).read_bytes())}
@@ -219,6 +219,6 @@ def connect(endpoint: Endpoint, transport: str = "http", timeout: float = 60.0) 
     if transport == "http":
         return HttpClient(endpoint, timeout)
     if transport == "grpc":
-        from scripts.grpc_client import GrpcClient
+        from scripts.client.grpc_client import GrpcClient
         return GrpcClient(endpoint, timeout)
     raise ClientError(f"unknown transport {transport!r}: use http or grpc")

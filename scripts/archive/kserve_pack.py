@@ -4,7 +4,7 @@
     <out>/config/metrics.yaml        configs/metrics.yaml
     <out>/model-store/<variant>.mar
 
-    python -m scripts.kserve_pack --out build/kserve [--models asl100 asl300]
+    python -m scripts.archive.kserve_pack --out build/kserve [--models asl100 asl300]
 Upload <out> to the InferenceService's storageUri (or the deployment's volume) as it is.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE, read_properties
+from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE, read_properties
 from scripts.wlasl_data import REPO
 
 CLUSTER_CONFIG = REPO / "configs" / "k8s" / "cluster.properties"
@@ -66,7 +66,7 @@ def pack(model_store: Path, out: Path, models: list[str] | None = None) -> Path:
     properties = {**read_properties(BASE_CONFIG), **read_properties(CLUSTER_CONFIG),
                   "model_snapshot": model_snapshot(mars)}
     config = out / "config" / "config.properties"
-    config.write_text("# Written by scripts/kserve_pack.py from config.properties and configs/k8s/cluster.properties.\n"
+    config.write_text("# Written by scripts/archive/kserve_pack.py from config.properties and configs/k8s/cluster.properties.\n"
                       + "".join(f"{key}={value}\n" for key, value in properties.items()), encoding="utf-8")
     return config
 

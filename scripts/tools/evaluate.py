@@ -1,8 +1,8 @@
 """Top-1/5/10 accuracy of a variant over a WLASL split, in-process or through a running TorchServe.
 
-    python -m scripts.evaluate --variant asl100 --split test \
+    python -m scripts.tools.evaluate --variant asl100 --split test \
         --split-file WLASL/nslt_100.json --pose-root WLASL/pose_per_individual_videos
-    python -m scripts.evaluate ... --url http://127.0.0.1:8080 --key-file run/key_file.json
+    python -m scripts.tools.evaluate ... --url http://127.0.0.1:8080 --key-file run/key_file.json
 
 The split file is WLASL's `nslt_K.json` ({video_id: {"subset", "action": [class, start, end]}}, class
 in WLASL_v0.3.json order); the ground-truth gloss is mapped to the checkpoint's class order. Each
@@ -23,9 +23,9 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from handlers.labels import glosses_from_wlasl, variant_classes
-from scripts import inprocess
-from scripts.client import ClientError, Endpoint, HttpClient, read_token
-from scripts.torchserve_ctl import DEFAULT_RUN_DIR, DEFAULT_STORE
+from scripts.serve import inprocess
+from scripts.client.core import ClientError, Endpoint, HttpClient, read_token
+from scripts.serve.torchserve_ctl import DEFAULT_RUN_DIR, DEFAULT_STORE
 from scripts.wlasl_data import data_root
 
 TOP_K = (1, 5, 10)

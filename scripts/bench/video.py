@@ -1,7 +1,7 @@
 """Benchmark the video path and its isolation from keypoint traffic (both TorchServes must be running:
 `make serve` and `make serve-video`).
 
-    .venv/bin/python -m scripts.bench_video clip.mp4 [--requests 40]
+    .venv/bin/python -m scripts.bench.video clip.mp4 [--requests 40]
 Prints: seconds per video frame through asl100_video; keypoint latency (asl100, clip 32162) with the
 video TorchServe idle, then while videos are being processed back to back.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import requests
 
-from scripts.client import VIDEO_CONFIG, VIDEO_RUN_DIR, load_input, read_token
-from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, read_properties
+from scripts.client.core import VIDEO_CONFIG, VIDEO_RUN_DIR, load_input, read_token
+from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, read_properties
 from scripts.wlasl_data import data_root
 
 

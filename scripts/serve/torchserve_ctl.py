@@ -4,8 +4,8 @@ Each instance lives in its own run directory: launch directory (key_file.json is
 TMPDIR / java.io.tmpdir (TorchServe's pid file and extracted models), logs, the effective
 config.properties and torchserve.pid. Tests run several instances on free loopback ports.
 
-    python -m scripts.torchserve_ctl start [--models asl100 asl300]   # returns when all are READY
-    python -m scripts.torchserve_ctl stop
+    python -m scripts.serve.torchserve_ctl start [--models asl100 asl300]   # returns when all are READY
+    python -m scripts.serve.torchserve_ctl stop
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def read_properties(path: Path) -> dict[str, str]:
 
 
 def default_models(store: Path) -> list[str]:
-    """The store's archives, less later versions shipped beside them (`<name>-<version>.mar`, scripts/lifecycle.py)
+    """The store's archives, less later versions shipped beside them (`<name>-<version>.mar`, scripts/serve/lifecycle.py)
     and video archives (`*_video.mar`, served by their own instance)."""
     stems = sorted(path.stem for path in store.glob("*.mar") if not path.stem.endswith(VIDEO_SUFFIX))
     return [stem for stem in stems if not any(stem.startswith(f"{other}-") for other in stems)]

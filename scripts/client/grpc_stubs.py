@@ -5,7 +5,7 @@ The jar (`ts/frontend/model-server.jar`) carries `proto/inference.proto`, `manag
 stubs are written to build/grpc/ (git-ignored) by scripts/setup.sh, and regenerated on first use
 whenever the jar changes.
 
-    python -m scripts.grpc_stubs            # (re)generate build/grpc/
+    python -m scripts.client.grpc_stubs            # (re)generate build/grpc/
 """
 from __future__ import annotations
 

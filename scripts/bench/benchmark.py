@@ -4,7 +4,7 @@ Writes docs/benchmarks.md. Every request is the real clip 32162 as OpenPose JSON
 windows); a sample is one request. Bounded: --rounds interleaved rounds of --seconds per cell, so that
 the load of a shared machine spreads over all paths alike.
 
-    python -m scripts.benchmark [--rounds 5] [--seconds 3] [--output docs/benchmarks.md]   (or: make bench)
+    python -m scripts.bench.benchmark [--rounds 5] [--seconds 3] [--output docs/benchmarks.md]   (or: make bench)
 """
 from __future__ import annotations
 
@@ -38,18 +38,18 @@ from handlers.labels import variant_classes
 from handlers.tgcn_config import read_config
 from handlers.tgcn_handler import TGCNHandler
 from handlers.tgcn_model import build_model
-from scripts import build_archives
-from scripts import grpc_stubs
-from scripts.client import load_input
-from scripts.loadgen import rss_mib, worker_pids
-from scripts.torchserve_ctl import Ports, TorchServe
+from scripts.archive import build_archives
+from scripts.client import grpc_stubs
+from scripts.client.core import load_input
+from scripts.bench.loadgen import rss_mib, worker_pids
+from scripts.serve.torchserve_ctl import Ports, TorchServe
 from scripts.wlasl_data import REPO, data_root
 
 VARIANTS = ("asl100", "asl2000")
 SERVED = ("asl100", "asl300", "asl1000", "asl2000")
 CLIENTS = (1, 16)
 CLIP_ID = "32162"
-FLOOR = "tgcn_floor"  # the no-op model (scripts/floor_handler.py)
+FLOOR = "tgcn_floor"  # the no-op model (scripts/bench/floor_handler.py)
 FLOOR_HTTP, FLOOR_GRPC = "TorchServe floor HTTP", "TorchServe floor gRPC"
 JSON_PARSE = "in-process JSON parse"
 WORK = REPO / "build" / "bench"
@@ -256,7 +256,7 @@ def worker_rss_mb(server: TorchServe, model: str) -> float:
 
 
 def floor_archive(store: Path) -> str:
-    """FLOOR.mar in `store`: scripts/floor_handler.py with asl100's TorchServe settings (batching, workers)."""
+    """FLOOR.mar in `store`: scripts/bench/floor_handler.py with asl100's TorchServe settings (batching, workers)."""
     settings = yaml.safe_load((REPO / "configs" / "asl100.yaml").read_text())
     settings.pop("handler")
     manifest = {"runtime": "python", "archiverVersion": "0.12.0",
@@ -265,7 +265,7 @@ def floor_archive(store: Path) -> str:
     with zipfile.ZipFile(store / f"{FLOOR}.mar", "w") as archive:
         archive.writestr("MAR-INF/MANIFEST.json", json.dumps(manifest))
         archive.writestr("model-config.yaml", yaml.safe_dump(settings))
-        archive.write(REPO / "scripts" / "floor_handler.py", "floor_handler.py")
+        archive.write(REPO / "scripts" / "bench" / "floor_handler.py", "floor_handler.py")
     return f"{FLOOR}.mar"
 
 
@@ -308,11 +308,11 @@ def json_parse_cell(body: bytes) -> Cell:
 
 
 def minimal_cells(stack: ExitStack, data: Path, variant: str, body: bytes) -> list[Cell]:
-    """(e) scripts/minimal_server.py in its own process (startup to first answer measured), and its cells."""
+    """(e) scripts/bench/minimal_server.py in its own process (startup to first answer measured), and its cells."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "scripts.minimal_server", str(data / "checkpoints" / variant / "ckpt.pth"),
+    command = [sys.executable, "-m", "scripts.bench.minimal_server", str(data / "checkpoints" / variant / "ckpt.pth"),
                str(REPO / "configs" / f"{variant}.ini"), str(variant_classes(variant)), "--port", str(port)]
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -394,7 +394,7 @@ def write_report(results: list[Result], output: Path, header: str, args: argpars
             f"{number(r.rss_mb, 0)} | {number(r.startup_s)} | {r.errors} |" for r in results]
     text = "\n".join([
         "# Benchmarks", "",
-        "Written by `make bench` (`python -m scripts.benchmark`); do not edit the tables by hand. How to read",
+        "Written by `make bench` (`python -m scripts.bench.benchmark`); do not edit the tables by hand. How to read",
         "them, the tuning measurements and the profile of each miss: docs/performance.md.", "",
         f"- Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.rounds} interleaved rounds over all cells, "
         f"{args.seconds:g} s per cell and round after a {args.warmup:g} s warm-up, pooled; {elapsed:.0f} s in all.",
@@ -406,7 +406,7 @@ def write_report(results: list[Result], output: Path, header: str, args: argpars
         "- In-process: the handler's preprocess -> inference -> postprocess on one thread with 2 intra-op",
         "  threads; 16 clients = one batch of 16 requests per call (latency per batch). Served: TorchServe",
         "  with all four archives as configured in configs/aslN.yaml; RSS sums the model's workers.",
-        "- TorchServe floor: scripts/floor_handler.py (answers without decoding) served beside them with",
+        "- TorchServe floor: scripts/bench/floor_handler.py (answers without decoding) served beside them with",
         "  asl100's batching settings. Its p50 is what TorchServe itself costs one request on this machine;",
         "  the targets table turns it into the lowest reachable served-minus-in-process gap (bound).",
         "", "| path | model | clients | samples/s | p50 ms | p99 ms | RSS MB | startup s | errors |",

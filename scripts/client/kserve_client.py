@@ -13,9 +13,9 @@ import grpc
 import numpy as np
 import requests
 
-from scripts import grpc_stubs
-from scripts.client import ClientError, Endpoint, check_answer, read_token
-from scripts.grpc_client import rpc_error
+from scripts.client import grpc_stubs
+from scripts.client.core import ClientError, Endpoint, check_answer, read_token
+from scripts.client.grpc_client import rpc_error
 
 
 def _post(endpoint: Endpoint, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:

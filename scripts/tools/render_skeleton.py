@@ -1,8 +1,8 @@
 """Render a clip's 55 points as an animated skeleton (GIF or MP4): what the model sees.
 
-    python -m scripts.render_skeleton ../shared/data/wlasl/pose/32162 -o language.gif
-    python -m scripts.render_skeleton clip.pose -o clip.mp4 --fps 25
-Inputs as scripts.predict takes them (OpenPose folder, .npy (T, 55, 2), .json body, .pose); a video
+    python -m scripts.tools.render_skeleton ../shared/data/wlasl/pose/32162 -o language.gif
+    python -m scripts.tools.render_skeleton clip.pose -o clip.mp4 --fps 25
+Inputs as scripts.client.predict takes them (OpenPose folder, .npy (T, 55, 2), .json body, .pose); a video
 is first run through MediaPipe Holistic here (needs .venv-video/bin/python).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from handlers.keypoints import FRAME_SIZE, InputError, as_float_array, check_frames, openpose_to_frames
 from handlers.mediapipe_map import mediapipe_to_frames
 from handlers.pose_file import pose_to_frames
-from scripts.client import ClientError, extract_locally, load_input
+from scripts.client.core import ClientError, extract_locally, load_input
 
 # Edges of the 55-point layout: body (OpenPose BODY_25 0-8, 15-18 as slots 0-12), then each hand.
 BODY_EDGES = ((0, 1), (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (0, 9), (9, 11), (0, 10), (10, 12))
@@ -31,7 +31,7 @@ SIZE = int(FRAME_SIZE)
 
 
 def clip_pixels(body: dict[str, Any], max_frames: int = 5000) -> np.ndarray:
-    """A request body (as scripts.predict builds it) -> (T, 55, 2) pixel points of the 256-pixel frame."""
+    """A request body (as scripts.client.predict builds it) -> (T, 55, 2) pixel points of the 256-pixel frame."""
     if "openpose_frames" in body:
         return openpose_to_frames(body["openpose_frames"])
     if "mediapipe_frames" in body:

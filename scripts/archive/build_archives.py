@@ -4,10 +4,10 @@ Each archive holds the checkpoint, its config.ini (checked against the checkpoin
 glosses.txt (derived from WLASL_v0.3.json), the handler package and a model-config.yaml that
 records the checkpoint's sha256 for the worker to verify. For an ONNX Runtime archive
 (`handler.runtime` in configs/aslN.yaml, or --runtime) it also holds model.onnx and its sha256,
-packaged only after its logits matched eager PyTorch within 1e-4 (scripts/export_onnx.py).
+packaged only after its logits matched eager PyTorch within 1e-4 (scripts/archive/export_onnx.py).
 
-    python -m scripts.build_archives [--variants asl100 asl300] [--version 1.0] [--runtime eager]
-    python -m scripts.build_archives --video --variants asl100    # model_store/asl100_video.mar
+    python -m scripts.archive.build_archives [--variants asl100 asl300] [--version 1.0] [--runtime eager]
+    python -m scripts.archive.build_archives --video --variants asl100    # model_store/asl100_video.mar
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from handlers.labels import glosses_from_wlasl, variant_classes, write_glosses
 from handlers.runtime import ONNX_FILE, RUNTIMES, runtime_name
 from handlers.tgcn_config import ConfigError, read_config
 from handlers.tgcn_model import CheckpointError, build_model, check_shapes, read_state_dict, sha256_file
-from scripts.export_onnx import ParityError, build_onnx
+from scripts.archive.export_onnx import ParityError, build_onnx
 from scripts.wlasl_data import REPO, VARIANTS, Weights, data_root, find_weights
 
 

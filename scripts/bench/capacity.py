@@ -1,6 +1,6 @@
 """Replicas needed for a target request rate, from a short bounded measurement of one TorchServe.
 
-    python -m scripts.capacity --model asl100 --clients 16 --seconds 20 --targets 100 500 2000
+    python -m scripts.bench.capacity --model asl100 --clients 16 --seconds 20 --targets 100 500 2000
 
 Starts TorchServe (this project's config and archives) on free loopback ports, sends the WLASL clip
 from `--clients` threads for at most `--seconds` / `--requests`, stops it, and prints throughput,
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from scripts.client import load_input
-from scripts.torchserve_ctl import DEFAULT_STORE, Ports, TorchServe
+from scripts.client.core import load_input
+from scripts.serve.torchserve_ctl import DEFAULT_STORE, Ports, TorchServe
 from scripts.wlasl_data import data_root
 
 

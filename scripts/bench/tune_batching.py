@@ -2,7 +2,7 @@
 measurements behind configs/aslN.yaml; docs/performance.md records a run). Reuses the benchmark's
 archives (run `make bench` first) and re-registers each model with the settings under test.
 
-    python -m scripts.tune_batching [--seconds 4]
+    python -m scripts.bench.tune_batching [--seconds 4]
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import time
 
 import requests
 
-from scripts.benchmark import VARIANTS, WORK, Cell, http_caller
-from scripts.client import load_input
-from scripts.torchserve_ctl import Ports, TorchServe
+from scripts.bench.benchmark import VARIANTS, WORK, Cell, http_caller
+from scripts.client.core import load_input
+from scripts.serve.torchserve_ctl import Ports, TorchServe
 from scripts.wlasl_data import data_root
 
 SETTINGS = ((1, 0, 1), (8, 5, 1), (8, 0, 1), (8, 0, 2), (16, 0, 2), (16, 5, 2), (32, 0, 2))  # batch, delay ms, workers

@@ -4,9 +4,9 @@ Reports requests, errors, retries, p50/p99 latency, the model workers' RSS at st
 (with --start) the log bytes TorchServe wrote per 1,000 requests. Exits 1 when a target is missed:
 zero errors, worker RSS growth under 5 %.
 
-    python -m scripts.soak                                   # 180 s, 32 clients, against `make serve`
-    python -m scripts.soak --start --seconds 60 --clients 8  # its own TorchServe on free ports
-    python -m scripts.soak --start --log-config torchserve   # the same with TorchServe's own logging
+    python -m scripts.bench.soak                                   # 180 s, 32 clients, against `make serve`
+    python -m scripts.bench.soak --start --seconds 60 --clients 8  # its own TorchServe on free ports
+    python -m scripts.bench.soak --start --log-config torchserve   # the same with TorchServe's own logging
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from typing import Any
 
 import requests
 
-from scripts.loadgen import rss_mib, run_load, worker_pids
-from scripts.client import load_input
-from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
+from scripts.bench.loadgen import rss_mib, run_load, worker_pids
+from scripts.client.core import load_input
+from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
 from scripts.wlasl_data import data_root
 
 CLIP = "32162"

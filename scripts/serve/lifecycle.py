@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.build_archives import BuildError, build
-from scripts.client import Client, ClientError
+from scripts.archive.build_archives import BuildError, build
+from scripts.client.core import Client, ClientError
 from scripts.wlasl_data import Weights
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Extract MediaPipe Holistic landmarks from a video on this machine, so only keypoints are sent.
 
 Needs MediaPipe, so run it with the video environment's Python:
-    .venv-video/bin/python -m scripts.extract_keypoints clip.mp4 -o clip.json   # {"mediapipe_frames": [...]}
-    .venv/bin/python -m scripts.predict clip.json --model asl100
-(or in one step: .venv-video/bin/python -m scripts.predict clip.mp4 --extract-locally).
+    .venv-video/bin/python -m scripts.tools.extract_keypoints clip.mp4 -o clip.json   # {"mediapipe_frames": [...]}
+    .venv/bin/python -m scripts.client.predict clip.json --model asl100
+(or in one step: .venv-video/bin/python -m scripts.client.predict clip.mp4 --extract-locally).
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Command line for tgcn-serve: predict over HTTP/gRPC/KServe, list versions, ship, promote, roll back, scale.
 
-    python -m scripts.cli predict ../shared/data/wlasl/pose/32162 --transport grpc
-    python -m scripts.cli versions asl100
-    python -m scripts.cli ship asl100 --version 2.0 --checkpoint new/ckpt.pth --expect language
-    python -m scripts.cli rollback asl100
-    python -m scripts.cli scale asl100 2
+    python -m scripts.client.cli predict ../shared/data/wlasl/pose/32162 --transport grpc
+    python -m scripts.client.cli versions asl100
+    python -m scripts.client.cli ship asl100 --version 2.0 --checkpoint new/ckpt.pth --expect language
+    python -m scripts.client.cli rollback asl100
+    python -m scripts.client.cli scale asl100 2
 
 Every command talks to the instance described by --config (config.properties) with the tokens in
 --key-file (run/key_file.json); errors print one line naming the problem and exit with code 1.
@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from handlers.runtime import RUNTIMES
-from scripts import kserve_client, lifecycle
-from scripts.client import (DEFAULT_KEY_FILE, VIDEO_CONFIG, VIDEO_RUN_DIR, ClientError, Endpoint, connect,
+from scripts.client import kserve_client
+from scripts.serve import lifecycle
+from scripts.client.core import (DEFAULT_KEY_FILE, VIDEO_CONFIG, VIDEO_RUN_DIR, ClientError, Endpoint, connect,
                             extract_locally, load_input)
-from scripts.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE, VIDEO_SUFFIX, read_properties
+from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE, VIDEO_SUFFIX, read_properties
 from scripts.wlasl_data import Weights, data_root, find_weights
 
 PREDICT_TRANSPORTS = ("http", "grpc", "kserve", "kservev2", "kservev2-grpc")

@@ -1,7 +1,7 @@
 """The baseline a user might write instead of TorchServe: eager PyTorch behind the standard library's
 threading HTTP server, one request per forward pass, no batching. Only the benchmark uses it.
 
-    python -m scripts.minimal_server CHECKPOINT CONFIG_INI NUM_CLASSES --port 8090
+    python -m scripts.bench.minimal_server CHECKPOINT CONFIG_INI NUM_CLASSES --port 8090
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Fetch TGCN checkpoints from a Hugging Face repository into the data layout the build reads.
 
-    python -m scripts.hf_checkpoints --repo-id OWNER/NAME [--variants asl100 asl300] [--revision main]
-    HF_HUB_OFFLINE=1 python -m scripts.hf_checkpoints --repo-id OWNER/NAME   # from the local hub cache only
-    python -m scripts.hf_checkpoints --snapshot DIR                          # from a local snapshot folder
+    python -m scripts.archive.hf_checkpoints --repo-id OWNER/NAME [--variants asl100 asl300] [--revision main]
+    HF_HUB_OFFLINE=1 python -m scripts.archive.hf_checkpoints --repo-id OWNER/NAME   # from the local hub cache only
+    python -m scripts.archive.hf_checkpoints --snapshot DIR                          # from a local snapshot folder
 
 The repository holds checkpoints/aslN/pytorch_model.bin and checkpoints/aslN/config.ini. Each variant's
 pair is checked (config.ini against the weights' shapes and the variant's class count) and only then

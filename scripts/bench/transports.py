@@ -1,6 +1,6 @@
 """Latency of one client over HTTP vs gRPC (and KServe v1/v2) against a running TorchServe, side by side.
 
-    python -m scripts.bench_transports [--requests 50] [--model asl100] [--input ../shared/data/wlasl/pose/32162]
+    python -m scripts.bench.transports [--requests 50] [--model asl100] [--input ../shared/data/wlasl/pose/32162]
 
 Transports are interleaved request by request so that machine noise hits them alike; run it on a
 quiet machine and report the ratios, not the absolute numbers. KServe transports are measured only
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts import kserve_client
-from scripts.client import DEFAULT_KEY_FILE, ClientError, Endpoint, connect, load_input
-from scripts.torchserve_ctl import BASE_CONFIG, read_properties
+from scripts.client import kserve_client
+from scripts.client.core import DEFAULT_KEY_FILE, ClientError, Endpoint, connect, load_input
+from scripts.serve.torchserve_ctl import BASE_CONFIG, read_properties
 from scripts.wlasl_data import data_root
 
 

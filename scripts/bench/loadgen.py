@@ -1,6 +1,6 @@
 """Concurrent load against a live TorchServe: bounded in time and count, every answer checked.
 
-Used by scripts/soak.py and by the fault tests (worker SIGKILL, set-default under load). A client
+Used by scripts/bench/soak.py and by the fault tests (worker SIGKILL, set-default under load). A client
 call ends with a checked answer, a retried-then-answered call, or a counted failure; none can hang
 past its timeout. TorchServe answers 503 while a model has no worker, and 500 or 507 "Worker died."
 to the requests a killed worker held: such a call is retried after a short pause (inference is

@@ -1,7 +1,7 @@
 """GPU check for a machine with a GPU: load an archive's handler on cuda:<gpu_id> (as a TorchServe
 worker with `deviceType: gpu` would), compare its probabilities with the CPU handler's, measure both.
 
-    python -m scripts.gpu_check [--archive model_store/asl100.mar] [--gpu-id 0] [--require-gpu]
+    python -m scripts.tools.gpu_check [--archive model_store/asl100.mar] [--gpu-id 0] [--require-gpu]
 
 Without a usable GPU the handler falls back to the CPU; the check reports that (exit 0), or fails
 with exit 2 under --require-gpu. Exit 1 when the probabilities differ by more than --tolerance.
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from handlers.tgcn_handler import TGCNHandler
-from scripts import inprocess
-from scripts.client import load_input
-from scripts.torchserve_ctl import DEFAULT_STORE
+from scripts.serve import inprocess
+from scripts.client.core import load_input
+from scripts.serve.torchserve_ctl import DEFAULT_STORE
 from scripts.wlasl_data import REPO
 
 DEFAULT_CLIP = REPO.parent / "shared" / "data" / "wlasl" / "pose" / "32162"

@@ -1,0 +1,1 @@
+"""Running TorchServe: start/stop/status of an instance, version lifecycle, the handler in-process."""

@@ -1,0 +1,1 @@
+"""Tools around the model: evaluation on WLASL splits, keypoint extraction, skeleton rendering, manifest and GPU checks."""
