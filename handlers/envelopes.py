@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from handlers.keypoints import InputError
+from handlers.errors import InputError
 
 NATIVE, KSERVE_V1, KSERVE_V2 = "native", "kserve", "kservev2"
 NATIVE_KEYS = {"body", "data"}

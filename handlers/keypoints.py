@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from handlers.errors import InputError
+
 NUM_POINTS = 55
 BODY_POINTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 17, 18)
 HAND_POINTS = 21
@@ -23,21 +25,8 @@ OPENPOSE_FIELDS = (("pose_keypoints_2d", 25), ("hand_left_keypoints_2d", HAND_PO
                    ("hand_right_keypoints_2d", HAND_POINTS))
 OPENPOSE_PICK = np.array(BODY_POINTS + tuple(range(25, 25 + 2 * HAND_POINTS)))
 ZERO_VALUES = {count: [0.0] * (3 * count) for _, count in OPENPOSE_FIELDS}
-MAX_MESSAGE = 300
 NUMBER_KINDS = {"b": "booleans", "U": "strings", "S": "bytes", "O": "null, objects, mixed types or huge integers",
                 "c": "complex numbers", "V": "structured records", "M": "dates", "m": "time deltas"}
-
-
-class InputError(ValueError):
-    """A request payload the model cannot use; `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        # The message becomes the HTTP reason phrase: one line of ASCII, bounded in length.
-        message = "".join(ch if " " <= ch <= "~" else ascii(ch)[1:-1] for ch in message)
-        if len(message) > MAX_MESSAGE:
-            message = message[:MAX_MESSAGE - 3] + "..."
-        super().__init__(message)
-        self.status = status
 
 
 def _points(values: Any, count: int, what: str, allow_empty: bool) -> np.ndarray:

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from handlers.keypoints import FRAME_SIZE, HAND_POINTS, InputError, fill_empty_frames
+from handlers.errors import InputError
+from handlers.keypoints import FRAME_SIZE, HAND_POINTS, fill_empty_frames
 
 POSE_POINTS = 33
 FRAME_PARTS = {"pose": POSE_POINTS, "left_hand": HAND_POINTS, "right_hand": HAND_POINTS}

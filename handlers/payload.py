@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from handlers.keypoints import (MAX_ABS_PIXEL, InputError, as_float_array, check_frames, check_sample,
-                                frames_to_windows, openpose_to_frames, sample_bound)
+from handlers.errors import InputError
+from handlers.keypoints import (MAX_ABS_PIXEL, as_float_array, check_frames, check_sample, frames_to_windows,
+                                openpose_to_frames, sample_bound)
 from handlers.mediapipe_map import mediapipe_to_frames
 from handlers.pose_file import pose_to_frames
 

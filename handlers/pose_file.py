@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from handlers.keypoints import BODY_POINTS, FRAME_SIZE, HAND_POINTS, InputError, fill_empty_frames
+from handlers.errors import InputError
+from handlers.keypoints import BODY_POINTS, FRAME_SIZE, HAND_POINTS, fill_empty_frames
 from handlers.mediapipe_map import POSE_POINTS, holistic_to_points
 
 if TYPE_CHECKING:

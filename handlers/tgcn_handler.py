@@ -16,7 +16,7 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from handlers.device import select_device
 from handlers.envelopes import NATIVE, error_body, unwrap, wrap
-from handlers.keypoints import InputError
+from handlers.errors import InputError
 from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)

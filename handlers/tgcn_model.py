@@ -13,9 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from handlers.keypoints import NUM_POINTS
 from handlers.tgcn_config import TGCNConfig
-
-NUM_POINTS = 55
 
 
 class CheckpointError(ValueError):

@@ -15,7 +15,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from handlers.keypoints import InputError, fill_empty_frames, frames_to_windows
+from handlers.errors import InputError
+from handlers.keypoints import fill_empty_frames, frames_to_windows
 from handlers.mediapipe_map import holistic_to_points
 from handlers.payload import VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, media_type, parse_body, parse_top_k
 

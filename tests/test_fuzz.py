@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from handlers.keypoints import (MAX_ABS_PIXEL, InputError, frame_indices, frames_to_windows, normalize,
+from handlers.errors import InputError
+from handlers.keypoints import (MAX_ABS_PIXEL, frame_indices, frames_to_windows, normalize,
                                 openpose_frames_one_by_one, openpose_to_frames, sample_bound)
 from handlers.payload import INPUT_KEYS, Decoded, Limits, decode_request, request_body
 from scripts.bench.loadgen import worker_pids

@@ -12,7 +12,7 @@ import torch
 import yaml
 from ts.context import Context, RequestProcessor
 
-from handlers.keypoints import InputError
+from handlers.errors import InputError
 from handlers.payload import Decoded, Limits, decode_request, request_body
 from handlers.tgcn_handler import TGCNHandler
 from tests import reference

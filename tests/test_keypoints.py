@@ -10,7 +10,8 @@ import torch
 from handlers.tgcn_config import read_config
 from handlers.tgcn_model import load_model
 from handlers import keypoints
-from handlers.keypoints import (InputError, frame_indices, frames_to_windows, normalize, openpose_frame_points,
+from handlers.errors import InputError
+from handlers.keypoints import (frame_indices, frames_to_windows, normalize, openpose_frame_points,
                                 openpose_frames_one_by_one, openpose_to_frames)
 from tests import reference
 from scripts.wlasl_data import REPO

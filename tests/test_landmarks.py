@@ -10,7 +10,7 @@ import pytest
 import requests
 from PIL import Image, ImageSequence
 
-from handlers.keypoints import InputError
+from handlers.errors import InputError
 from handlers.mediapipe_map import holistic_to_points, mediapipe_to_frames
 from handlers.payload import Limits, decode_request
 from scripts.client import predict as predict_cli

@@ -16,7 +16,7 @@ import pytest
 import requests
 from PIL import Image
 
-from handlers.keypoints import InputError
+from handlers.errors import InputError
 from handlers.payload import Limits
 from handlers.video import VideoLimits, decode_frames, decode_video_request
 from scripts.archive import build_archives

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handlers.keypoints import InputError, frames_to_windows, openpose_to_frames
+from handlers.errors import InputError
+from handlers.keypoints import frames_to_windows, openpose_to_frames
 from handlers.runtime import INPUT_NAME, OUTPUT_NAME, OnnxRuntime
 
 PARITY_TOLERANCE = 1e-4

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
 
-from handlers.keypoints import InputError
+from handlers.errors import InputError
 from handlers.payload import Limits, decode_request
 from handlers.runtime import EagerRuntime
 from handlers.tgcn_config import read_config

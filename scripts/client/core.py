@@ -123,7 +123,7 @@ def extract_locally(path: Path) -> dict[str, Any]:
     """A video -> {"mediapipe_frames": ...} extracted on this machine (needs .venv-video's MediaPipe)."""
     if importlib.util.find_spec("mediapipe") is None:
         raise ClientError("extracting keypoints from a video needs MediaPipe: run with .venv-video/bin/python")
-    from handlers.keypoints import InputError
+    from handlers.errors import InputError
     from scripts.tools.extract_keypoints import extract
 
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from handlers.keypoints import InputError
+from handlers.errors import InputError
 from handlers.video import HolisticExtractor, VideoLimits, decode_frames
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from handlers.keypoints import FRAME_SIZE, InputError, as_float_array, check_frames, openpose_to_frames
+from handlers.errors import InputError
+from handlers.keypoints import FRAME_SIZE, as_float_array, check_frames, openpose_to_frames
 from handlers.mediapipe_map import mediapipe_to_frames
 from handlers.pose_file import pose_to_frames
 from scripts.client.core import ClientError, extract_locally, load_input
