@@ -1,7 +1,10 @@
 """MediaPipe Holistic landmarks -> the model's 55-point layout (pure numpy, no MediaPipe import).
 
-MediaPipe reports x, y in [0, 1] of the image; the model was trained on pixels of a 256-pixel frame,
-so both are multiplied by 256. A part Holistic did not find (no pose, no left or right hand) becomes
+MediaPipe reports x, y in [0, 1] of the image; the model was trained on pixels of a 256-pixel frame.
+With the image's size (`image_width`, `image_height` beside `mediapipe_frames`) the image is fitted
+into the 256-pixel square keeping its aspect ratio (letterboxed: a 16:9 frame keeps its proportions
+and is centred vertically); without it x and y are both multiplied by 256, which squashes a
+non-square image. A part Holistic did not find (no pose, no left or right hand) becomes
 (0, 0), as OpenPose writes missing points. Left and right are the person's, as Holistic reports them.
 
 | 55-point index | OpenPose BODY_25 name | MediaPipe source                        |
@@ -58,16 +61,32 @@ def body_points(pose: np.ndarray | None) -> np.ndarray:
                      for source in BODY_SOURCES]).astype(np.float32)
 
 
+ImageSize = tuple[int, int]  # (width, height) in pixels
+MAX_IMAGE_SIDE = 16384
+
+
+def image_mapping(image_size: ImageSize | None) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset) per axis taking [0, 1] image coordinates to pixels of the 256-pixel frame:
+    aspect-preserving and centred with a size, x*256 and y*256 without one."""
+    if image_size is None:
+        return np.full(2, FRAME_SIZE, dtype=np.float32), np.zeros(2, dtype=np.float32)
+    size = np.asarray(image_size, dtype=np.float32)
+    fitted = size * np.float32(FRAME_SIZE / size.max())
+    return fitted, (np.float32(FRAME_SIZE) - fitted) / 2
+
+
 def holistic_to_points(pose: np.ndarray | None, left_hand: np.ndarray | None, right_hand: np.ndarray | None,
-                       scale: float = FRAME_SIZE) -> np.ndarray:
+                       image_size: ImageSize | None = None) -> np.ndarray:
     """One frame's Holistic parts, (33, 2), (21, 2), (21, 2) x, y in [0, 1] or None where not found
-    -> (55, 2) pixel points of the `scale`-pixel frame."""
+    -> (55, 2) pixel points of the 256-pixel frame (see image_mapping)."""
+    scale, offset = image_mapping(image_size)
+
     def pixels(part: np.ndarray | None, count: int) -> np.ndarray:
         if part is None:
             return np.zeros((count, 2), dtype=np.float32)
         part = np.asarray(part, dtype=np.float32)
         outside = ((part < 0) | (part > 1)).any(axis=1, keepdims=True)
-        return np.where(outside, np.float32(0), part * np.float32(scale))
+        return np.where(outside, np.float32(0), part * scale + offset)
 
     body = body_points(None if pose is None else pixels(pose, POSE_POINTS))
     return np.concatenate([body, pixels(left_hand, HAND_POINTS), pixels(right_hand, HAND_POINTS)])
@@ -89,7 +108,7 @@ def _landmarks(value: Any, count: int, where: str) -> np.ndarray | None:
     return array
 
 
-def mediapipe_frame_points(frame: Any, index: int = 0) -> np.ndarray | None:
+def mediapipe_frame_points(frame: Any, index: int = 0, image_size: ImageSize | None = None) -> np.ndarray | None:
     """One Holistic frame {"pose", "left_hand", "right_hand"} -> (55, 2) pixel points, or None if nothing was found."""
     where = f"mediapipe_frames[{index}]"
     if not isinstance(frame, dict):
@@ -101,12 +120,25 @@ def mediapipe_frame_points(frame: Any, index: int = 0) -> np.ndarray | None:
     parts = [_landmarks(frame.get(name), count, f"{where}.{name}") for name, count in FRAME_PARTS.items()]
     if all(part is None for part in parts):
         return None
-    return holistic_to_points(*parts)
+    return holistic_to_points(*parts, image_size=image_size)
 
 
-def mediapipe_to_frames(frames: Any) -> np.ndarray:
-    """MediaPipe Holistic frames (JSON) -> (T, 55, 2) pixel points (frames with no person: see fill_empty_frames)."""
+def parse_image_size(width: Any, height: Any) -> ImageSize | None:
+    """The optional `image_width` / `image_height` request fields -> (width, height), None if both absent."""
+    if width is None and height is None:
+        return None
+    for name, value in (("image_width", width), ("image_height", height)):
+        if value is None:
+            raise InputError("image_width and image_height go together: give both or neither")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IMAGE_SIDE:
+            raise InputError(f"{name} must be an integer number of pixels in 1..{MAX_IMAGE_SIDE}, got {value!r:.40}")
+    return width, height
+
+
+def mediapipe_to_frames(frames: Any, image_size: ImageSize | None = None) -> np.ndarray:
+    """MediaPipe Holistic frames (JSON) of an image of `image_size` -> (T, 55, 2) pixel points
+    (frames with no person: see fill_empty_frames)."""
     if not isinstance(frames, list) or not frames:
         raise InputError("mediapipe_frames must be a non-empty list of Holistic frame objects")
-    return fill_empty_frames([mediapipe_frame_points(frame, index) for index, frame in enumerate(frames)],
+    return fill_empty_frames([mediapipe_frame_points(frame, index, image_size) for index, frame in enumerate(frames)],
                              "MediaPipe frames")

@@ -25,14 +25,15 @@ import numpy as np
 from handlers.errors import InputError
 from handlers.keypoints import (MAX_ABS_PIXEL, as_float_array, check_frames, check_sample, frames_to_windows,
                                 openpose_to_frames, sample_bound)
-from handlers.mediapipe_map import mediapipe_to_frames
+from handlers.mediapipe_map import mediapipe_to_frames, parse_image_size
 from handlers.pose_file import pose_to_frames
 
 if TYPE_CHECKING:
     import torch
 
 INPUT_KEYS = ("openpose_frames", "frames", "sample", "mediapipe_frames", "pose_file")
-OPTION_KEYS = ("top_k",)
+IMAGE_SIZE_KEYS = ("image_width", "image_height")  # with mediapipe_frames only
+OPTION_KEYS = ("top_k",) + IMAGE_SIZE_KEYS
 NPY_MAGIC = b"\x93NUMPY"
 POSE_CONTENT_TYPES = ("application/x-pose", "application/pose")
 VIDEO_CONTENT_TYPES = ("video/mp4", "video/webm", "video/x-msvideo", "video/avi")
@@ -209,16 +210,21 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None) -
     unknown = sorted(set(parsed) - set(INPUT_KEYS) - set(OPTION_KEYS))
     if unknown:
         raise InputError(f"unknown field(s) {', '.join(shown(key) for key in unknown[:5])}; expected one of "
-                         f"{', '.join(INPUT_KEYS)} and optionally top_k")
+                         f"{', '.join(INPUT_KEYS)} and optionally {', '.join(OPTION_KEYS)}")
     if len(inputs) != 1:
         raise InputError(f"body must hold exactly one of {', '.join(INPUT_KEYS)}, found {len(inputs)}")
     kind = inputs[0]
     top_k = parse_top_k(parsed.get("top_k"), limits)
     value = parsed[kind]
+    if kind != "mediapipe_frames" and any(key in parsed for key in IMAGE_SIZE_KEYS):
+        raise InputError(f"image_width and image_height describe mediapipe_frames; {kind} carries no image size")
     if kind in ("openpose_frames", "mediapipe_frames"):
         if isinstance(value, list) and len(value) > limits.max_frames:
             raise InputError(f"{kind} has {len(value)} frames; the limit is {limits.max_frames}")
-        pixels = (openpose_to_frames if kind == "openpose_frames" else mediapipe_to_frames)(value)
+        if kind == "openpose_frames":
+            pixels = openpose_to_frames(value)
+        else:
+            pixels = mediapipe_to_frames(value, parse_image_size(*(parsed.get(key) for key in IMAGE_SIZE_KEYS)))
         return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(value))
     if kind == "pose_file":
         return _decode_pixels(pose_to_frames(decode_base64(value, kind), limits.max_frames), kind, top_k, limits)

@@ -70,6 +70,43 @@ def test_mediapipe_json_frames() -> None:
     np.testing.assert_allclose(frames[0], holistic_to_points(pose, left, None), rtol=1e-6)
 
 
+def test_image_size_keeps_the_aspect_ratio() -> None:
+    pose, left, right = hand_made()
+    frame = {"pose": landmark_list(pose), "left_hand": landmark_list(left), "right_hand": landmark_list(right)}
+    wide = decode_request({"mediapipe_frames": [frame], "image_width": 1280, "image_height": 720}, LIMITS)
+    squashed = decode_request({"mediapipe_frames": [frame]}, LIMITS)
+    # 1280x720 fitted into 256x256: 256 x 144, centred vertically (56 px bands above and below).
+    points = holistic_to_points(pose, left, right, image_size=(1280, 720))
+    np.testing.assert_allclose(points[13:34], left * (256, 144) + (0, 56), rtol=1e-6)
+    np.testing.assert_allclose(points[0], pose[0] * (256, 144) + (0, 56), rtol=1e-6)
+    np.testing.assert_allclose(holistic_to_points(pose, left, right, image_size=(300, 400))[34:],
+                               right * (192, 256) + (32, 0), rtol=1e-6)  # portrait: bands left and right
+    np.testing.assert_allclose(holistic_to_points(pose, left, right, image_size=(500, 500)),
+                               holistic_to_points(pose, left, right), rtol=1e-6)  # square: same as without
+    assert not np.allclose(wide.windows, squashed.windows)
+    np.testing.assert_allclose(wide.windows[0, :, 0:2], (points / 256 - 0.5) * 2, rtol=1e-5)  # [x, y] of frame 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"image_width": 640}, "image_width and image_height go together"),
+    ({"image_width": 640, "image_height": 0}, "image_height must be an integer number of pixels in 1..16384, got 0"),
+    ({"image_width": True, "image_height": 480}, "image_width must be an integer number of pixels"),
+    ({"image_width": 640.5, "image_height": 480}, "image_width must be an integer number of pixels"),
+    ({"image_width": "640", "image_height": 480}, "image_width must be an integer number of pixels"),
+])
+def test_image_size_errors(extra: dict, message: str) -> None:
+    pose, left, right = hand_made()
+    frame = {"pose": landmark_list(pose), "left_hand": landmark_list(left), "right_hand": None}
+    with pytest.raises(InputError, match=message.replace("(", r"\(")) as caught:
+        decode_request({"mediapipe_frames": [frame], **extra}, LIMITS)
+    assert caught.value.status == 400
+
+
+def test_image_size_only_with_mediapipe_frames(clip_frames: list[dict]) -> None:
+    with pytest.raises(InputError, match="image_width and image_height describe mediapipe_frames; openpose_frames"):
+        decode_request({"openpose_frames": clip_frames, "image_width": 640, "image_height": 480}, LIMITS)
+
+
 @pytest.mark.parametrize("frames, message, status", [
     ([{}, {}], "no person was detected in any of the 2 MediaPipe frames", 422),
     ([{"pose": [{"x": 0.1, "y": 0.2}] * 32}], "mediapipe_frames[0].pose must be null or a list of 33 landmarks", 400),
