@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from handlers.errors import InputError
+from handlers.framing import FramingSettings, frame_points, parse_mirrored
 from handlers.keypoints import (MAX_ABS_PIXEL, as_float_array, check_frames, check_sample, frames_to_windows,
                                 openpose_to_frames, sample_bound)
 from handlers.mediapipe_map import mediapipe_to_frames, parse_image_size
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 
 INPUT_KEYS = ("openpose_frames", "frames", "sample", "mediapipe_frames", "pose_file")
 IMAGE_SIZE_KEYS = ("image_width", "image_height")  # with mediapipe_frames only
-OPTION_KEYS = ("top_k",) + IMAGE_SIZE_KEYS
+FRAMING_KEYS = ("framing", "mirrored")  # handlers/framing.py; not with a prepared sample
+OPTION_KEYS = ("top_k",) + IMAGE_SIZE_KEYS + FRAMING_KEYS
 NPY_MAGIC = b"\x93NUMPY"
 POSE_CONTENT_TYPES = ("application/x-pose", "application/pose")
 VIDEO_CONTENT_TYPES = ("video/mp4", "video/webm", "video/x-msvideo", "video/avi")
@@ -193,19 +195,23 @@ def shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def decode_request(body: Any, limits: Limits, content_type: str | None = None) -> Decoded:
-    """One request body (and its Content-Type) -> Decoded, or InputError naming what is wrong."""
+def decode_request(body: Any, limits: Limits, content_type: str | None = None,
+                   framing: FramingSettings = FramingSettings()) -> Decoded:
+    """One request body (and its Content-Type) -> Decoded, or InputError naming what is wrong.
+
+    `framing` holds the archive's framing statistics and per-kind defaults (handlers/framing.py)."""
     kind = media_type(content_type)
     if kind in POSE_CONTENT_TYPES:
         if not isinstance(body, (bytes, bytearray)) or not body:
             raise InputError(f"a {kind} body must be the bytes of a pose-format .pose file")
-        return _decode_pixels(pose_to_frames(bytes(body), limits.max_frames), "pose_file", None, limits)
+        pixels = pose_to_frames(bytes(body), limits.max_frames)
+        return _decode_pixels(framed(pixels, "pose_file", {}, framing), "pose_file", None, limits)
     if kind in VIDEO_CONTENT_TYPES:
         raise InputError(f"this model takes keypoints, not {kind}: send the video to the model's video archive "
                          f"(<model>_video, see README 'Video'), or extract keypoints first", status=415)
     parsed = parse_body(body)
     if isinstance(parsed, np.ndarray):
-        return _decode_array(parsed, "npy", parse_top_k(None, limits), limits)
+        return _decode_array(parsed, "npy", parse_top_k(None, limits), limits, {}, framing)
     inputs = [key for key in INPUT_KEYS if key in parsed]
     unknown = sorted(set(parsed) - set(INPUT_KEYS) - set(OPTION_KEYS))
     if unknown:
@@ -225,10 +231,20 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None) -
             pixels = openpose_to_frames(value)
         else:
             pixels = mediapipe_to_frames(value, parse_image_size(*(parsed.get(key) for key in IMAGE_SIZE_KEYS)))
-        return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(value))
+        return Decoded(kind, framed(pixels, kind, parsed, framing, limits.num_samples), top_k, len(value))
     if kind == "pose_file":
-        return _decode_pixels(pose_to_frames(decode_base64(value, kind), limits.max_frames), kind, top_k, limits)
-    return _decode_array(value, kind, top_k, limits)
+        pixels = pose_to_frames(decode_base64(value, kind), limits.max_frames)
+        return _decode_pixels(framed(pixels, kind, parsed, framing), kind, top_k, limits)
+    return _decode_array(value, kind, top_k, limits, parsed, framing)
+
+
+def framed(pixels: np.ndarray, kind: str, options: dict[str, Any], framing: FramingSettings,
+           num_samples: int | None = None) -> np.ndarray:
+    """(T, 55, 2) pixel points -> the points in the framing the request asked for (or its kind's
+    default), un-mirrored when `mirrored` is true; windowed when `num_samples` is given."""
+    chosen = framing.choose(kind, options.get("framing"))
+    pixels = frame_points(pixels, chosen, framing.stats, parse_mirrored(options.get("mirrored")))
+    return pixels if num_samples is None else frames_to_windows(pixels, num_samples)
 
 
 def decode_base64(value: Any, what: str) -> bytes:
@@ -247,7 +263,8 @@ def _decode_pixels(pixels: np.ndarray, kind: str, top_k: int | None, limits: Lim
     return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(pixels))
 
 
-def _decode_array(value: Any, kind: str, top_k: int, limits: Limits) -> Decoded:
+def _decode_array(value: Any, kind: str, top_k: int, limits: Limits, options: dict[str, Any],
+                  framing: FramingSettings) -> Decoded:
     """A (T, 55, 2) pixel array or a prepared (55, 2S) / (W, 55, 2S) sample -> Decoded."""
     what = "the .npy array" if kind == "npy" else kind
     shape = np.shape(value) if isinstance(value, np.ndarray) else None
@@ -257,7 +274,10 @@ def _decode_array(value: Any, kind: str, top_k: int, limits: Limits) -> Decoded:
         frames = check_frames(array, kind)
         if len(frames) > limits.max_frames:
             raise InputError(f"{kind} has {len(frames)} frames; the limit is {limits.max_frames}")
-        return Decoded(kind, frames_to_windows(frames, limits.num_samples), top_k, len(frames))
+        return Decoded(kind, framed(frames, kind, options, framing, limits.num_samples), top_k, len(frames))
+    if any(key in options for key in FRAMING_KEYS):
+        raise InputError(f"{' and '.join(key for key in FRAMING_KEYS if key in options)} apply to keypoint frames; "
+                         f"a prepared {kind} is already normalised")
     windows = check_sample(array, limits.num_samples, kind)
     if len(windows) > limits.max_windows:
         raise InputError(f"{kind} has {len(windows)} windows; the limit is {limits.max_windows}")

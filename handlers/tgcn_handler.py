@@ -17,6 +17,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from handlers.device import select_device
 from handlers.envelopes import NATIVE, error_body, unwrap, wrap
 from handlers.errors import InputError
+from handlers.framing import STATS_FILE, load_settings
 from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)
@@ -54,6 +55,7 @@ class TGCNHandler(BaseHandler):
                              default_top_k=int(settings.get("default_top_k", 5)),
                              max_frames=int(settings.get("max_frames", 5000)),
                              max_windows=int(settings.get("max_windows", 64)))
+        self.framing = load_settings(model_dir / STATS_FILE, settings.get("framing"))
         self.model_name = context.model_name
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context
@@ -84,7 +86,7 @@ class TGCNHandler(BaseHandler):
 
     def decode(self, body: Any, content_type: str | None) -> Decoded:
         """One request body and its Content-Type -> Decoded, or InputError naming what is wrong."""
-        return decode_request(body, self.limits, content_type)
+        return decode_request(body, self.limits, content_type, self.framing)
 
     @timed_step(INFERENCE_TIME)
     def inference(self, items: list[Decoded | InputError], *args: Any, **kwargs: Any) -> list[Prediction | InputError]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from handlers.framing import STATS_FILE
 from handlers.labels import glosses_from_wlasl, variant_classes, write_glosses
 from handlers.runtime import ONNX_FILE, RUNTIMES, runtime_name
 from handlers.tgcn_config import ConfigError, read_config
@@ -31,6 +32,7 @@ from scripts.wlasl_data import REPO, VARIANTS, Weights, data_root, find_weights
 HANDLER = REPO / "handlers" / "tgcn_handler.py"
 VIDEO_HANDLER = REPO / "handlers" / "tgcn_video_handler.py"
 VIDEO_CONFIG = REPO / "configs" / "video.yaml"
+FRAMING_STATS = REPO / "configs" / STATS_FILE
 
 
 class BuildError(RuntimeError):
@@ -59,6 +61,7 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Pa
             continue
         shutil.copy2(module, package / module.name)
     shutil.copyfile(config_path, extra / "config.ini")
+    shutil.copyfile(FRAMING_STATS, extra / STATS_FILE)  # written by scripts/tools/framing_stats.py
     write_glosses(glosses_from_wlasl(data / "WLASL_v0.3.json", num_classes), extra / "glosses.txt")
     model_config = yaml.safe_load((REPO / "configs" / f"{variant}.yaml").read_text(encoding="utf-8"))
     if overlay is not None:  # e.g. configs/video.yaml: its keys replace the variant's, handler: merged
