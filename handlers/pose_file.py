@@ -6,7 +6,10 @@ The header names the components; two layouts are understood (the first person of
   Mapped as in handlers/mediapipe_map.py.
 - OpenPose (pose-format's `openpose` utility): pose_keypoints_2d (BODY_25), hand_left_keypoints_2d,
   hand_right_keypoints_2d; points 0-8 and 15-18 of BODY_25, then the hands, as for OpenPose JSON.
-Coordinates are pixels of the header's width x height; they are rescaled to the 256-pixel frame.
+Coordinates are pixels of the header's width x height; the picture is fitted into the 256-pixel frame
+keeping its aspect ratio (handlers/mediapipe_map.image_mapping: a 640x480 file is scaled by 0.4 and
+centred vertically; a square one maps exactly). The header always carries a size, so no .pose input
+is squashed.
 Masked points or points with confidence 0 are missing: (0, 0). A frame without any point repeats
 the previous one.
 """
@@ -17,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.keypoints import BODY_POINTS, FRAME_SIZE, HAND_POINTS, fill_empty_frames
-from handlers.mediapipe_map import POSE_POINTS, holistic_to_points
+from handlers.keypoints import BODY_POINTS, HAND_POINTS, fill_empty_frames
+from handlers.mediapipe_map import POSE_POINTS, holistic_to_points, image_mapping
 
 if TYPE_CHECKING:
     from pose_format import Pose
@@ -71,14 +74,16 @@ def pose_to_frames(data: bytes, max_frames: int) -> np.ndarray:
     points = np.where(missing[..., None], 0.0, data_array[:, 0, :, :2]).astype(np.float32)
     if not np.isfinite(points).all():
         raise InputError(".pose file contains NaN or infinite coordinates")
-    unit = points / np.array([width, height], dtype=np.float32)  # [0, 1] of the video frame
+    # [0, 1] of the video frame; a missing point is put outside the picture, which the mapping treats as missing
+    unit = np.where(missing[..., None], np.float32(-1), points / np.array([width, height], dtype=np.float32))
     parts = [unit[:, begin:end] for begin, end in (offsets[name] for name in LAYOUTS[layout])]
     if layout == "holistic":
-        mapped = [holistic_to_points(*(part[t] for part in parts)) for t in range(frames)]
+        mapped = [holistic_to_points(*(part[t] for part in parts), image_size=(width, height)) for t in range(frames)]
     else:
         body, left, right = parts
-        mapped = [np.concatenate([body[t, list(BODY_POINTS)], left[t], right[t]]) * np.float32(FRAME_SIZE)
-                  for t in range(frames)]
+        scale, offset = image_mapping((width, height))
+        picked = np.concatenate([body[:, list(BODY_POINTS)], left, right], axis=1)
+        mapped = list(np.where((picked < 0).any(axis=-1, keepdims=True), np.float32(0), picked * scale + offset))
     used = np.concatenate([np.arange(*offsets[name]) for name in LAYOUTS[layout]])
     empty = missing[:, used].all(axis=1)
     return fill_empty_frames([None if empty[t] else mapped[t] for t in range(frames)], ".pose frames")

@@ -28,5 +28,6 @@ class TGCNVideoHandler(TGCNHandler):
     def decode(self, body: Any, content_type: str | None) -> Decoded:
         """A video request -> keypoints via Holistic -> Decoded; any other body as TGCNHandler decodes it."""
         if is_video_request(body, content_type):
-            return decode_video_request(body, content_type, self.limits, self.video_limits, self.extractor)
+            return decode_video_request(body, content_type, self.limits, self.video_limits, self.extractor,
+                                        self.framing)
         return super().decode(body, content_type)

@@ -5,7 +5,9 @@ model_complexity=1, whose models (pose_landmark_full, hand_landmark_full, palm a
 ship inside the wheel: complexities 0 and 2 would download a model at run time, so they are refused.
 
 Accepted requests: the raw video as the body with Content-Type video/mp4, video/webm or
-video/x-msvideo (video/avi), or JSON {"video": "<base64 of the file>", "top_k": k}.
+video/x-msvideo (video/avi), or JSON {"video": "<base64 of the file>", "top_k": k, "framing": .., "mirrored": ..}
+(framing and mirrored: handlers/framing.py; a raw body gets the archive's default framing for "video").
+The decoded picture's size is kept: its aspect ratio is preserved in the 256-pixel frame.
 """
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.keypoints import fill_empty_frames, frames_to_windows
+from handlers.framing import FramingSettings, parse_mirrored
+from handlers.keypoints import fill_empty_frames
 from handlers.mediapipe_map import holistic_to_points
-from handlers.payload import VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, media_type, parse_body, parse_top_k
+from handlers.payload import (FRAMING_KEYS, VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, framed, media_type,
+                              parse_body, parse_top_k)
 
 OFFLINE_COMPLEXITY = 1
 Parts = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
@@ -89,25 +93,34 @@ class HolisticExtractor:
 
     def clip_points(self, data: bytes, limits: VideoLimits) -> np.ndarray:
         """Video bytes -> (T, 55, 2) pixel points (frames with no person: see fill_empty_frames)."""
-        points = [None if all(part is None for part in parts) else holistic_to_points(*parts)
-                  for parts in self.landmarks(decode_frames(data, limits))]
+        sizes: list[tuple[int, int]] = []
+
+        def frames() -> Iterator[np.ndarray]:
+            for rgb in decode_frames(data, limits):
+                sizes[:] = [(rgb.shape[1], rgb.shape[0])]  # the picture's aspect ratio, kept in the 256 frame
+                yield rgb
+        points = [None if all(part is None for part in parts) else holistic_to_points(*parts, image_size=sizes[0])
+                  for parts in self.landmarks(frames())]
         return fill_empty_frames(points, "video frames")
 
 
 def decode_video_request(body: Any, content_type: str | None, limits: Limits, video_limits: VideoLimits,
-                         extractor: HolisticExtractor) -> Decoded:
+                         extractor: HolisticExtractor, framing: FramingSettings = FramingSettings()) -> Decoded:
     """A video request (raw bytes or JSON with base64 "video") -> Decoded windows."""
-    top_k = None
+    options: dict[str, Any] = {}
     if media_type(content_type) in VIDEO_CONTENT_TYPES:
         if not isinstance(body, (bytes, bytearray)) or not body:
             raise InputError(f"empty or non-binary body; expected {EXPECTED}")
         data = bytes(body)
     else:
-        parsed = parse_body(body)
-        unknown = sorted(set(parsed) - {"video", "top_k"})
+        options = parse_body(body)
+        unknown = sorted(set(options) - {"video", "top_k", *FRAMING_KEYS})
         if unknown:
-            raise InputError(f"unknown field(s) {', '.join(map(repr, unknown))}; a video request holds video and top_k")
-        data, top_k = decode_base64(parsed.get("video"), "video"), parsed.get("top_k")
-    top_k = parse_top_k(top_k, limits)
+            raise InputError(f"unknown field(s) {', '.join(map(repr, unknown))}; a video request holds video, "
+                             f"top_k, {', '.join(FRAMING_KEYS)}")
+        data = decode_base64(options.get("video"), "video")
+    top_k = parse_top_k(options.get("top_k"), limits)
+    framing.choose("video", options.get("framing"))  # bad options are refused before the video is processed
+    parse_mirrored(options.get("mirrored"))
     pixels = extractor.clip_points(data, video_limits)
-    return Decoded("video", frames_to_windows(pixels, limits.num_samples), top_k, len(pixels))
+    return Decoded("video", framed(pixels, "video", options, framing, limits.num_samples), top_k, len(pixels))

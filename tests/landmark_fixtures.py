@@ -78,8 +78,17 @@ def component(name: str, count: int) -> PoseHeaderComponent:
                                point_format="XYZC")
 
 
+def camera_view(width: int, height: int) -> tuple[float, np.ndarray]:
+    """Where the square 256-pixel view lands in a width x height video: (pixels per 256-frame pixel,
+    offset). The square fills the shorter side and is centred along the longer one (aspect kept)."""
+    side = min(width, height)
+    return side / 256.0, np.array([(width - side) / 2, (height - side) / 2])
+
+
 def holistic_pose_bytes(frames: list[dict], width: int, height: int, extra_face: bool = True) -> bytes:
-    """OpenPose frames -> a Holistic-layout .pose file of a width x height video (pixel coordinates)."""
+    """OpenPose frames -> a Holistic-layout .pose file of a width x height video (pixel coordinates), the
+    256-pixel view placed undistorted in it (camera_view)."""
+    scale, offset = camera_view(width, height)
     counts = {"POSE_LANDMARKS": 33, "FACE_LANDMARKS": 468, "LEFT_HAND_LANDMARKS": 21, "RIGHT_HAND_LANDMARKS": 21}
     if not extra_face:
         counts.pop("FACE_LANDMARKS")
@@ -97,8 +106,9 @@ def holistic_pose_bytes(frames: list[dict], width: int, height: int, extra_face:
         for name, count in counts.items():
             part = by_name.get(name)
             if part is not None:
-                data[t, 0, start:start + count, :2] = part * (width, height)
-                confidence[t, 0, start:start + count] = 1.0
+                shown = part.any(axis=-1)  # OpenPose's missing (0, 0) points are not detected
+                data[t, 0, start:start + count, :2] = np.where(shown[:, None], part * 256.0 * scale + offset, 0.0)
+                confidence[t, 0, start:start + count] = shown
             start += count
     return write(Pose(header, NumPyPoseBody(fps=25.0, data=data, confidence=confidence)))
 

@@ -105,8 +105,9 @@ def test_client_side_extraction_is_offline(photo: Image.Image, tmp_path: Path) -
     output = tmp_path / "person.json"
     run_video_python(NO_NETWORK + f"from scripts.tools.extract_keypoints import main\nraise SystemExit(main([{str(video)!r}, "
                      f"'-o', {str(output)!r}]))")
-    frames = json.loads(output.read_text())["mediapipe_frames"]
-    assert len(frames) == 12
+    body = json.loads(output.read_text())
+    frames = body["mediapipe_frames"]
+    assert len(frames) == 12 and (body["image_width"], body["image_height"]) == (320, 240)
     assert sum(frame["pose"] is not None for frame in frames) >= 10
     nose = np.array([[frame["pose"][0]["x"], frame["pose"][0]["y"]] for frame in frames if frame["pose"]])
     assert ((nose > 0.1) & (nose < 0.9)).all()  # the face is inside the picture
@@ -126,7 +127,7 @@ def test_video_through_server_matches_local_extraction(video_server: TorchServe,
     (tmp_path / "clip.mp4").write_bytes(videos["mp4"])
     local = json.loads(run_video_python(
         f"import json\nfrom scripts.tools.extract_keypoints import extract\n"
-        f"print(json.dumps({{'mediapipe_frames': extract(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read())}}))"))
+        f"print(json.dumps(extract(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read())))"))
     keypoints = post(server, "asl100", json={**local, "top_k": 10})
     assert keypoints.status_code == 200
     served, expected = as_json.json()["top_k"], keypoints.json()["top_k"]
@@ -185,7 +186,7 @@ def test_decode_frames_limits_and_errors(photo: Image.Image) -> None:
         with pytest.raises(InputError, match="expected an mp4, webm or avi video") as caught:
             list(decode_frames(garbage, VideoLimits()))
         assert caught.value.status == 400
-    with pytest.raises(InputError, match="unknown field\\(s\\) 'frames'; a video request holds video and top_k"):
+    with pytest.raises(InputError, match="unknown field\\(s\\) 'frames'; a video request holds video, top_k, framing, mirrored"):
         decode_video_request({"video": "AAAA", "frames": []}, None, Limits(50, 100), VideoLimits(), extractor=None)
     with pytest.raises(InputError, match="top_k must be an integer from 1 to 100"):
         decode_video_request({"video": "AAAA", "top_k": 0}, None, Limits(50, 100), VideoLimits(), extractor=None)

@@ -120,14 +120,14 @@ def load_input(path: Path) -> dict[str, Any]:
 
 
 def extract_locally(path: Path) -> dict[str, Any]:
-    """A video -> {"mediapipe_frames": ...} extracted on this machine (needs .venv-video's MediaPipe)."""
+    """A video -> {"mediapipe_frames": ..., "image_width", "image_height"} extracted on this machine (needs MediaPipe)."""
     if importlib.util.find_spec("mediapipe") is None:
         raise ClientError("extracting keypoints from a video needs MediaPipe: run with .venv-video/bin/python")
     from handlers.errors import InputError
     from scripts.tools.extract_keypoints import extract
 
     try:
-        return {"mediapipe_frames": extract(Path(path).read_bytes())}
+        return extract(Path(path).read_bytes())
     except InputError as exc:
         raise ClientError(f"{path}: {exc}") from None
 

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -24,10 +24,18 @@ def landmark_list(part: np.ndarray | None) -> list[dict[str, float]] | None:
     return None if part is None else [{"x": float(x), "y": float(y)} for x, y in part]
 
 
-def extract(data: bytes, limits: VideoLimits = VideoLimits()) -> list[dict[str, Any]]:
-    """Video bytes -> the mediapipe_frames request field (one object per frame)."""
-    return [{"pose": landmark_list(pose), "left_hand": landmark_list(left), "right_hand": landmark_list(right)}
-            for pose, left, right in HolisticExtractor().landmarks(decode_frames(data, limits))]
+def extract(data: bytes, limits: VideoLimits = VideoLimits()) -> dict[str, Any]:
+    """Video bytes -> a request body: mediapipe_frames (one object per frame) with the picture's
+    image_width and image_height, so the server keeps its aspect ratio as the video path does."""
+    size: list[int] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        for rgb in decode_frames(data, limits):
+            size[:] = [rgb.shape[1], rgb.shape[0]]
+            yield rgb
+    landmarks = [{"pose": landmark_list(pose), "left_hand": landmark_list(left), "right_hand": landmark_list(right)}
+                 for pose, left, right in HolisticExtractor().landmarks(frames())]
+    return {"mediapipe_frames": landmarks, "image_width": size[0], "image_height": size[1]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, help="JSON file to write (default: stdout)")
     args = parser.parse_args(argv)
     try:
-        body = {"mediapipe_frames": extract(args.video.read_bytes())}
+        body = extract(args.video.read_bytes())
     except (InputError, OSError) as exc:
         print(f"error: {args.video}: {exc}", file=sys.stderr)
         return 1
