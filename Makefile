@@ -64,3 +64,9 @@ soak: archives
 .PHONY: bench
 bench: setup
 	$(PY) -m scripts.bench.benchmark
+
+# Video extraction paths side by side (issue 13): Holistic vs Pose + Hands, resolution, tracking, frame
+# stride; generated footage of a photograph (no signer video exists here). About 5 minutes.
+.PHONY: bench-video
+bench-video: setup
+	$(VIDEO_PY) -m scripts.bench.video_paths

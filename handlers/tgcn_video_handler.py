@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers.payload import Decoded
 from handlers.tgcn_handler import TGCNHandler
-from handlers.video import HolisticExtractor, VideoLimits, decode_video_request, is_video_request
+from handlers.video import EXTRACTORS, VideoLimits, decode_video_request, is_video_request
 
 
 class TGCNVideoHandler(TGCNHandler):
@@ -22,8 +22,14 @@ class TGCNVideoHandler(TGCNHandler):
         super().initialize(context)
         settings = (context.model_yaml_config or {}).get("handler") or {}
         self.video_limits = VideoLimits(max_frames=int(settings.get("video_max_frames", VideoLimits.max_frames)),
-                                        max_side=int(settings.get("video_max_side", VideoLimits.max_side)))
-        self.extractor = HolisticExtractor()
+                                        max_side=int(settings.get("video_max_side", VideoLimits.max_side)),
+                                        extractor=str(settings.get("video_extractor", VideoLimits.extractor)),
+                                        stride=int(settings.get("video_frame_stride", VideoLimits.stride)))
+        if self.video_limits.stride < 1:
+            raise RuntimeError(f"handler.video_frame_stride must be at least 1, got {self.video_limits.stride}")
+        if self.video_limits.extractor not in EXTRACTORS:
+            raise RuntimeError(f"handler.video_extractor is {self.video_limits.extractor!r}; expected one of {', '.join(EXTRACTORS)}")
+        self.extractor = EXTRACTORS[self.video_limits.extractor]()
 
     def decode(self, body: Any, content_type: str | None) -> Decoded:
         """A video request -> keypoints via Holistic -> Decoded; any other body as TGCNHandler decodes it."""

@@ -24,6 +24,7 @@ import numpy as np
 from handlers.framing import FRAMINGS, LEFT_HAND, RIGHT_HAND, present, unmirror
 from handlers.keypoints import FRAME_SIZE, openpose_to_frames
 from handlers.labels import variant_classes
+from handlers.video import interpolate
 from scripts.serve.torchserve_ctl import DEFAULT_STORE
 from scripts.tools.evaluate import Classifier, Video, in_process, read_frames, read_split
 from scripts.wlasl_data import data_root
@@ -58,6 +59,13 @@ def hands_dropped(share: float, seed: int = 0) -> Transform:
     return drop
 
 
+def every_second_frame(pixels: np.ndarray) -> np.ndarray:
+    """The video path with video_frame_stride 2: frames 0, 2, 4, ... and the last are extracted, the
+    others interpolated (handlers/video.interpolate)."""
+    indices = sorted({*range(0, len(pixels), 2), len(pixels) - 1})
+    return np.stack(interpolate([pixels[i] for i in indices], indices))
+
+
 @dataclass(frozen=True)
 class Condition:
     name: str
@@ -84,6 +92,7 @@ CONDITIONS = (
     Condition("mirrored (selfie), flagged mirrored: true", unmirror, mirrored_flag=True),
     Condition("hands dropped in 25% of frames", hands_dropped(0.25)),
     Condition("hands dropped in 50% of frames", hands_dropped(0.5)),
+    Condition("landmarks of every 2nd frame, interpolated", every_second_frame),
 )
 
 
