@@ -220,3 +220,37 @@ def test_shipped_statistics_are_the_scripts_output() -> None:
     computed = framing_stats.body_statistics(SHARED / "pose")
     assert shipped["body"] == computed["body"] and shipped["source"]["frames"] == computed["source"]["frames"]
     assert SETTINGS.defaults["openpose_frames"] == "frame" and SETTINGS.defaults["mediapipe_frames"] == "body"
+
+
+def test_stride_extracts_every_second_frame_and_interpolates() -> None:
+    frames = person_frames(1)
+    parts = holistic_parts(frames[0])
+    moved = (parts[0] + 0.1, parts[1] + 0.1, None)  # next extracted frame: 25.6 px right/down, no right hand
+
+    class Alternating(ScriptedHolistic):
+        def landmarks(self, frames):
+            for index, rgb in enumerate(frames):
+                self.sizes.append(rgb.shape[:2])
+                yield self.parts if index % 2 == 0 else moved
+
+    extractor = Alternating(parts)
+    points = extractor.clip_points(video_bytes(256, 256, count=4), VideoLimits(stride=2))
+    assert len(extractor.sizes) == 3 and len(points) == 4  # frames 0, 2 and the last (3) were extracted
+    np.testing.assert_allclose(points[1, :34], (points[0, :34] + points[2, :34]) / 2, atol=1e-3)  # interpolated
+    np.testing.assert_allclose(points[1, 34:], points[0, 34:])  # right hand missing at frame 2: held
+    np.testing.assert_allclose(points[2, :34], points[0, :34] + 25.6, atol=1e-3)
+    assert not points[2, 34:].any() and points[0, 34:].all()
+
+
+def test_pose_hands_gives_each_hand_to_the_nearer_wrist() -> None:
+    from handlers.video import assign_hands
+
+    pose = np.zeros((33, 2), np.float32)
+    pose[15], pose[16] = (0.7, 0.6), (0.3, 0.6)  # the person's left wrist on the image's right
+    near_left, near_right = np.full((21, 2), (0.72, 0.55), np.float32), np.full((21, 2), (0.28, 0.55), np.float32)
+    for labels in (("Left", "Right"), ("Right", "Left")):  # Hands' own labels do not matter with a pose
+        left, right = assign_hands(pose, [(near_right, labels[0]), (near_left, labels[1])])
+        assert left is near_left and right is near_right
+    assert assign_hands(pose, [(near_left, "Left")]) == (near_left, None)
+    left, right = assign_hands(None, [(near_left, "Right")])  # no pose: Hands' label, read as mirrored
+    assert left is near_left and right is None

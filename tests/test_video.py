@@ -14,6 +14,7 @@ import av
 import numpy as np
 import pytest
 import requests
+import yaml
 from PIL import Image
 
 from handlers.errors import InputError
@@ -48,8 +49,9 @@ def photo() -> Image.Image:
     return Image.open(path.strip()).convert("RGB").resize((171, 200))
 
 
-def make_video(photo: Image.Image, frames: int, container: str = "mp4") -> bytes:
-    """The photo sliding left and right on a 320 x 240 canvas, encoded in memory with PyAV."""
+def make_video(photo: Image.Image, frames: int, container: str = "mp4", mirrored: bool = False) -> bytes:
+    """The photo sliding left and right on a 320 x 240 canvas, encoded in memory with PyAV
+    (mirrored: each picture reflected left-right, as a selfie preview shows it)."""
     codec, _ = CODECS[container]
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container) as output:
@@ -58,6 +60,8 @@ def make_video(photo: Image.Image, frames: int, container: str = "mp4") -> bytes
         for t in range(frames):
             canvas = Image.new("RGB", (320, 240), (200, 200, 190))
             canvas.paste(photo, (40 + round(30 * np.sin(t / 6)), 30))
+            if mirrored:
+                canvas = canvas.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             output.mux(stream.encode(av.VideoFrame.from_image(canvas)))
         output.mux(stream.encode())
     return buffer.getvalue()
@@ -125,10 +129,18 @@ def test_video_through_server_matches_local_extraction(video_server: TorchServe,
     assert as_json.status_code == 200 and len(as_json.json()["top_k"]) == 10
     assert as_json.json()["top_k"][:5] == answers["mp4"].json()["top_k"]
     (tmp_path / "clip.mp4").write_bytes(videos["mp4"])
+    settings = yaml.safe_load((REPO / "configs" / "video.yaml").read_text())["handler"]
+    # The archive's extraction (its frame stride) run here, sent as 256-frame points with the video's framing.
     local = json.loads(run_video_python(
+        f"import json\nfrom handlers.video import HolisticExtractor, VideoLimits\n"
+        f"limits = VideoLimits(stride={settings['video_frame_stride']})\n"
+        f"points = HolisticExtractor().clip_points(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read(), limits)\n"
+        f"print(json.dumps({{'frames': points.tolist(), 'framing': 'body'}}))"))
+    keypoints = post(server, "asl100", json={**local, "top_k": 10})
+    every_frame = json.loads(run_video_python(  # the client tool extracts every frame: answered too
         f"import json\nfrom scripts.tools.extract_keypoints import extract\n"
         f"print(json.dumps(extract(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read())))"))
-    keypoints = post(server, "asl100", json={**local, "top_k": 10})
+    assert post(server, "asl100", json=every_frame).status_code == 200
     assert keypoints.status_code == 200
     served, expected = as_json.json()["top_k"], keypoints.json()["top_k"]
     assert [e["index"] for e in served] == [e["index"] for e in expected]
@@ -197,3 +209,28 @@ def test_request_size_limit_is_the_documented_one(video_server: TorchServe) -> N
     assert limit == 32 * 1024 * 1024 and video_server.properties["max_request_size"] == str(limit)
     answer = post(video_server, "asl100_video", data=b"\x00" * (limit + 1), headers={"Content-Type": "video/mp4"})
     assert answer.status_code == 413
+
+
+@pytest.mark.video
+def test_mirrored_video_flagged_matches_the_video_as_filmed(photo: Image.Image, tmp_path: Path) -> None:
+    """Real Holistic: the person's left shoulder (slot 5) is on the image's right in the video as filmed,
+    and a mirrored recording sent with mirrored: true comes back as the video as filmed (sides swapped
+    back), while unflagged it does not."""
+    for name, mirrored in (("filmed", False), ("mirrored", True)):
+        (tmp_path / f"{name}.mp4").write_bytes(make_video(photo, 12, mirrored=mirrored))
+    result = json.loads(run_video_python(
+        "import base64, json\nimport numpy as np\nfrom handlers.payload import Limits\n"
+        "from handlers.framing import FramingSettings\n"
+        "from handlers.video import HolisticExtractor, VideoLimits, decode_video_request\n"
+        "def shoulders_and_face(name, mirrored):\n"
+        f"    data = open({str(tmp_path)!r} + '/' + name + '.mp4', 'rb').read()\n"
+        "    body = {'video': base64.b64encode(data).decode(), 'mirrored': mirrored}\n"
+        "    decoded = decode_video_request(body, None, Limits(50, 100), VideoLimits(), HolisticExtractor(), FramingSettings())\n"
+        "    return ((decoded.windows[0, :, :24] / 2 + 0.5) * 256).reshape(55, 12, 2)[[0, 1, 2, 5, 9, 10, 11, 12]].tolist()\n"
+        "print(json.dumps({key: shoulders_and_face(*key.split(':')[0:1], key.endswith('flag')) for key in "
+        "('filmed:', 'mirrored:flag', 'mirrored:')}))"))
+    filmed, flagged, unflagged = (np.array(result[key]) for key in ("filmed:", "mirrored:flag", "mirrored:"))
+    left, right = 3, 2  # rows of slots 5 (left shoulder) and 2 (right shoulder)
+    assert (filmed[left, :, 0] > filmed[right, :, 0]).all() and (flagged[left, :, 0] > flagged[right, :, 0]).all()
+    assert np.median(np.abs(flagged - filmed)) < 3.0  # pixels of the 256 frame: Holistic is nearly mirror-symmetric
+    assert np.median(np.abs(unflagged[left, :, 0] - filmed[left, :, 0])) > 10.0  # unflagged, the shoulders' sides are swapped

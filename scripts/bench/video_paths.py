@@ -10,7 +10,8 @@ Each configuration runs the server's video steps that cost time: decode_frames (
 longer side), the extractor's landmarks and the mapping (framing, windows and the TGCN forward take
 about a millisecond per clip and are left out); configurations alternate within each round, and
 the median over rounds is reported, with the ratio to today's server path (Holistic, longer side
-640). Agreement: per frame where both found a pose, the distance of each point to today's path's,
+640), in wall-clock frames per second and in CPU time per frame (all threads; steadier than wall
+time on a shared machine). Agreement: per frame where both found a pose, the distance of each point to today's path's,
 in pixels of the 256 frame, over the points the photo shows (nose, neck, shoulders, eyes, ears).
 """
 from __future__ import annotations
@@ -86,14 +87,14 @@ def footage(width: int, height: int, frames: int) -> bytes:
     return buffer.getvalue()
 
 
-def run(config: Config, data: bytes) -> tuple[float, np.ndarray]:
-    """Seconds for decode + landmarks + mapping of the clip (the extractor's clip_points, as the
-    server calls it), and the (T, 55, 2) points."""
+def run(config: Config, data: bytes) -> tuple[float, float, np.ndarray]:
+    """Wall and CPU seconds (all of this process's threads) for decode + landmarks + mapping of the
+    clip (the extractor's clip_points, as the server calls it), and the (T, 55, 2) points."""
     limits = VideoLimits(max_frames=10_000, max_side=config.max_side, stride=config.stride)
     extractor = extractor_for(config)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     points = extractor.clip_points(data, limits)
-    return time.perf_counter() - start, points
+    return time.perf_counter() - start, time.process_time() - cpu, points
 
 
 def agreement(points: np.ndarray, reference: np.ndarray) -> str:
@@ -115,23 +116,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for width, height in ((640, 480), (320, 240)):
         data = footage(width, height, args.frames)
-        times: dict[str, list[float]] = {config.name: [] for config in CONFIGS}
+        wall: dict[str, list[float]] = {config.name: [] for config in CONFIGS}
+        cpu: dict[str, list[float]] = {config.name: [] for config in CONFIGS}
         points: dict[str, np.ndarray] = {}
         for _ in range(args.rounds):
             for config in CONFIGS:
-                elapsed, points[config.name] = run(config, data)
-                times[config.name].append(elapsed)
-        base = statistics.median(times[CONFIGS[0].name])
+                elapsed, used, points[config.name] = run(config, data)
+                wall[config.name].append(elapsed)
+                cpu[config.name].append(used)
+        base_wall, base_cpu = (statistics.median(times[CONFIGS[0].name]) for times in (wall, cpu))
         reference = points[CONFIGS[0].name]
         print(f"\n{width}x{height} clip, {args.frames} frames, median of {args.rounds} rounds\n")
-        print("| path | fps | x today | frames with pose | with a hand | visible body points vs today (mean / p95 / max px) |")
-        print("|---|---:|---:|---:|---:|---|")
+        print("| path | fps (wall) | x today | CPU ms per frame | x today (CPU) | frames with pose | with a hand "
+              "| visible body points vs today (mean / p95 / max px) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
         for config in CONFIGS:
-            seconds = statistics.median(times[config.name])
+            seconds, used = statistics.median(wall[config.name]), statistics.median(cpu[config.name])
             found = points[config.name]
             with_pose = int(found[:, :13].any(axis=(1, 2)).sum())
             with_hand = int(found[:, 13:].any(axis=(1, 2)).sum())
-            print(f"| {config.name} | {args.frames / seconds:.1f} | {base / seconds:.2f} | {with_pose}/{len(found)} | "
+            print(f"| {config.name} | {args.frames / seconds:.1f} | {base_wall / seconds:.2f} | "
+                  f"{1000 * used / args.frames:.1f} | {base_cpu / used:.2f} | {with_pose}/{len(found)} | "
                   f"{with_hand} | {agreement(found, reference)} |")
     return 0
 
