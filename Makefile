@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VERSION ?= 1.0
 
-.PHONY: setup archives serve stop status demo test clean
+.PHONY: setup archives serve stop status demo test test-unit clean
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The quick tier: no TorchServe, no archive builds, no video or browser (markers: pyproject.toml).
+test-unit: setup
+	TGCN_UNIT_TIER=1 $(PY) -m pytest -q -m "not live and not slow and not video and not browser" tests
 
 clean: stop
 	rm -rf build run run-video model_store/*.mar

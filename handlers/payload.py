@@ -56,6 +56,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """One batch on its way through the handler (TorchServe loads the handler module only if it
+    defines one class, so this lives here): the protocol its rows came in (native, or a KServe
+    envelope) and one item per answer (Decoded, then Prediction; an InputError stays as it is)."""
+
+    protocol: str
+    items: list[Any]
+
+
+@dataclass(frozen=True)
 class Decoded:
     """One request, ready for the model."""
 

@@ -13,10 +13,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from handlers.tgcn_config import TGCNConfig
+from handlers.tgcn_config import RUNTIMES, TGCNConfig
 from handlers.tgcn_model import load_model, verify_sha256
 
-RUNTIMES = ("eager", "onnx", "onnx-int8")
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "windows"
 OUTPUT_NAME = "logits"

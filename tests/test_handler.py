@@ -3,37 +3,25 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
-from ts.context import Context, RequestProcessor
+from ts.context import RequestProcessor
 
 from handlers.errors import InputError
 from handlers.payload import Decoded, Limits, decode_request, request_body
 from handlers.tgcn_handler import TGCNHandler
+from scripts.serve.inprocess import archive_context
 from tests import reference
 from tests.conftest import CLIP, SHARED
-
-
-def open_archive(mar: Path, into: Path, batch: int) -> Context:
-    """Unpack an archive the way TorchServe does and build the worker's Context for it."""
-    zipfile.ZipFile(mar).extractall(into)
-    manifest = json.loads((into / "MAR-INF" / "MANIFEST.json").read_text())
-    config = yaml.safe_load((into / manifest["model"]["configFile"]).read_text())
-    context = Context(manifest["model"]["modelName"], str(into), manifest, batch, None, "0.12.0",
-                      model_yaml_config=config)
-    context.request_processor = [RequestProcessor({}) for _ in range(batch)]
-    return context
 
 
 @pytest.fixture(scope="module")
 def handler(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> TGCNHandler:
     instance = TGCNHandler()
-    instance.initialize(open_archive(model_store / "asl100.mar", tmp_path_factory.mktemp("asl100"), 4))
+    instance.initialize(archive_context(model_store / "asl100.mar", tmp_path_factory.mktemp("asl100"), 4))
     return instance
 
 

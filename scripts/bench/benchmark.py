@@ -9,90 +9,44 @@ the load of a shared machine spreads over all paths alike.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
 import zipfile
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import grpc
 import psutil
 import requests
 import torch
 import yaml
-from ts.context import Context, RequestProcessor
 
 from handlers.labels import variant_classes
-from handlers.tgcn_config import read_config
-from handlers.tgcn_handler import TGCNHandler
-from handlers.tgcn_model import build_model
 from scripts.archive import build_archives
-from scripts.client import grpc_stubs
+from scripts.archive.generated import mixed_data_tree
 from scripts.client.core import load_input
+from scripts.bench.cells import (JSON_PARSE, WORK, Cell, RawGrpcClient, Result, client_cells, grpc_caller, http_caller,
+                                 in_process_cells, json_parse_cell)
 from scripts.bench.loadgen import rss_mib, worker_pids
 from scripts.serve.torchserve_ctl import Ports, TorchServe
-from scripts.wlasl_data import REPO, data_root
+from scripts.wlasl_data import REPO, data_root, reference_clip
 
 VARIANTS = ("asl100", "asl2000")
 SERVED = ("asl100", "asl300", "asl1000", "asl2000")
-CLIENTS = (1, 16)
-CLIP_ID = "32162"
 FLOOR = "tgcn_floor"  # the no-op model (scripts/bench/floor_handler.py)
 FLOOR_HTTP, FLOOR_GRPC = "TorchServe floor HTTP", "TorchServe floor gRPC"
-JSON_PARSE = "in-process JSON parse"
-WORK = REPO / "build" / "bench"
-
-
-@dataclass
-class Result:
-    """One cell of the table."""
-
-    path: str
-    variant: str
-    clients: int
-    samples_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int = 0
-    rss_mb: float | None = None
-    startup_s: float | None = None
-
-
-def generated_checkpoint(variant: str, path: Path) -> None:
-    """Random weights with the variant's real shapes (asl1000/asl2000 weights are not public here)."""
-    torch.manual_seed(2000)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(build_model(read_config(REPO / "configs" / f"{variant}.ini"), variant_classes(variant)).state_dict(), path)
 
 
 def prepare_data(real: Path) -> Path:
     """A data tree: real json, clips and asl100/asl300 weights; generated asl1000/asl2000 weights."""
-    root = WORK / "data"
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "checkpoints").mkdir(parents=True)
-    for name in ("WLASL_v0.3.json", "pose"):
-        (root / name).symlink_to(real / name)
-    for variant in SERVED:
-        target = root / "checkpoints" / variant / "ckpt.pth"
-        source = real / "checkpoints" / variant / "ckpt.pth"
-        if source.is_file():
-            target.parent.mkdir(parents=True)
-            target.symlink_to(source)
-        else:
-            generated_checkpoint(variant, target)
-    return root
+    shutil.rmtree(WORK / "data", ignore_errors=True)
+    return mixed_data_tree(real, WORK / "data", SERVED)
 
 
 def build_store(data: Path, name: str, runtime: str | None) -> Path:
@@ -104,150 +58,6 @@ def build_store(data: Path, name: str, runtime: str | None) -> Path:
     if code != 0:
         raise SystemExit(f"archive build for {name} failed")
     return store
-
-
-def archive_handler(mar: Path, into: Path, threads: int, batch: int = 16) -> TGCNHandler:
-    """A TGCNHandler initialised from an unpacked archive, as a TorchServe worker would, with `threads`."""
-    shutil.rmtree(into, ignore_errors=True)
-    zipfile.ZipFile(mar).extractall(into)
-    manifest = json.loads((into / "MAR-INF" / "MANIFEST.json").read_text())
-    config = yaml.safe_load((into / manifest["model"]["configFile"]).read_text())
-    config["handler"]["intra_op_threads"] = threads
-    context = Context(manifest["model"]["modelName"], str(into), manifest, batch, None, "0.12.0",
-                      model_yaml_config=config)
-    context.request_processor = [RequestProcessor({}) for _ in range(batch)]
-    handler = TGCNHandler()
-    handler.initialize(context)
-    return handler
-
-
-def drive(call: Callable[[], int], clients: int, seconds: float, warmup: float) -> tuple[list[float], int, float]:
-    """Run `call` (returns samples done) in `clients` threads for warm-up + `seconds`; the latencies (s) and
-    samples of the calls that ended inside the measured window, and its length."""
-    start = time.perf_counter() + warmup
-    stop = start + seconds
-    latencies: list[float] = []
-    samples = [0]
-    lock = threading.Lock()
-
-    def loop() -> None:
-        while True:
-            began = time.perf_counter()
-            if began >= stop:
-                return
-            done = call()
-            ended = time.perf_counter()
-            if start <= ended <= stop:
-                with lock:
-                    latencies.append(ended - began)
-                    samples[0] += done
-
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, samples[0], seconds
-
-
-@dataclass
-class Cell:
-    """One path x model x client count: what to call, and what its rounds measured so far."""
-
-    path: str
-    variant: str
-    clients: int
-    call: Callable[[], int]  # one request, or one in-process batch; returns the samples it did
-    threads: int  # client threads driving `call` (in-process: 1, it batches instead)
-    rss_mb: Callable[[], float | None] = lambda: None
-    startup_s: float | None = None
-    errors: list[int] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    samples: int = 0
-    seconds: float = 0.0
-
-    def run(self, seconds: float, warmup: float) -> None:
-        latencies, samples, window = drive(self.call, self.threads, seconds, warmup)
-        self.latencies += latencies
-        self.samples += samples
-        self.seconds += window
-
-    def result(self) -> Result:
-        ordered = sorted(self.latencies) or [float("nan")]
-        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-        return Result(self.path, self.variant, self.clients, self.samples / self.seconds,
-                      1e3 * statistics.median(ordered), 1e3 * p99, len(self.errors), self.rss_mb(), self.startup_s)
-
-
-def in_process_cells(path: str, mar: Path, body: bytes, threads: int) -> list[Cell]:
-    """The handler's own preprocess -> inference -> postprocess, no transport; N clients = a batch of N."""
-    handler = archive_handler(mar, WORK / "unpacked" / f"{path}-{mar.stem}", threads)
-    cells = []
-    for clients in CLIENTS:
-        rows = [{"body": bytearray(body)} for _ in range(clients)]
-
-        def call(rows: list[dict] = rows) -> int:
-            handler.postprocess(handler.inference(handler.preprocess(rows)))
-            return len(rows)
-        cells.append(Cell(path, mar.stem, clients, call, 1))
-    return cells
-
-
-def http_caller(url: str, model: str, body: bytes, headers: dict[str, str], errors: list[int]) -> Callable[[], int]:
-    """A per-thread keep-alive HTTP POST; counts non-200 answers in `errors`."""
-    host, port = url.removeprefix("http://").split(":")
-    local = threading.local()
-
-    def call() -> int:
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection(host, int(port), timeout=30)
-        local.connection.request("POST", f"/predictions/{model}", body, headers)
-        response = local.connection.getresponse()
-        response.read()
-        if response.status != 200:
-            errors.append(response.status)
-        return 1
-    return call
-
-
-class RawGrpcClient:
-    """Predictions over gRPC with a pre-encoded JSON body (no per-call encoding, as for the HTTP cells)."""
-
-    def __init__(self, port: int, token: str) -> None:
-        stubs = grpc_stubs.load()
-        self.messages = stubs["inference_pb2"]
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = stubs["inference_pb2_grpc"].InferenceAPIsServiceStub(self.channel)
-        self.metadata = (("authorization", f"Bearer {token}"),)
-
-    def predict(self, model: str, body: bytes, timeout: float = 30.0) -> bytes:
-        """The prediction bytes for one JSON request body."""
-        request = self.messages.PredictionsRequest(model_name=model, input={"data": body})
-        return self.stub.Predictions(request, metadata=self.metadata, timeout=timeout).prediction
-
-    def close(self) -> None:
-        self.channel.close()
-
-
-def grpc_caller(client: RawGrpcClient, model: str, body: bytes, errors: list[int]) -> Callable[[], int]:
-    """A blocking gRPC Predictions call; counts failed RPCs in `errors`."""
-    def call() -> int:
-        try:
-            client.predict(model, body)
-        except grpc.RpcError:
-            errors.append(1)
-        return 1
-    return call
-
-
-def client_cells(path: str, variant: str, make_call: Callable[[list[int]], Callable[[], int]],
-                 rss_mb: Callable[[], float | None], startup_s: float | None,
-                 clients_counts: tuple[int, ...] = CLIENTS) -> list[Cell]:
-    cells = []
-    for clients in clients_counts:
-        errors: list[int] = []
-        cells.append(Cell(path, variant, clients, make_call(errors), clients, rss_mb, startup_s, errors))
-    return cells
 
 
 def worker_rss_mb(server: TorchServe, model: str) -> float:
@@ -297,14 +107,6 @@ def served_cells(stack: ExitStack, store: Path, body: bytes) -> list[Cell]:
     cells += client_cells(FLOOR_GRPC, "asl100", lambda errors: grpc_caller(client, FLOOR, body, errors),
                           lambda: None, None, (1,))
     return cells
-
-
-def json_parse_cell(body: bytes) -> Cell:
-    """json.loads of the request body: the part of the floor that the in-process path pays as well."""
-    def call() -> int:
-        json.loads(body)
-        return 1
-    return Cell(JSON_PARSE, "asl100", 1, call, 1)
 
 
 def minimal_cells(stack: ExitStack, data: Path, variant: str, body: bytes) -> list[Cell]:
@@ -427,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     real = data_root()
     data = prepare_data(real)
     fast_store, eager_store = build_store(data, "store", None), build_store(data, "store-eager", "eager")
-    body = json.dumps(load_input(real / "pose" / CLIP_ID)).encode()
+    body = json.dumps(load_input(reference_clip(real))).encode()
     with ExitStack() as stack:
         cells: list[Cell] = []
         for variant in VARIANTS:
