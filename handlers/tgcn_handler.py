@@ -48,10 +48,7 @@ class TGCNHandler(BaseHandler):
         self.runtime = load_runtime(settings, model_dir, weights, config, num_classes, self.device)
         self.metrics = HandlerMetrics(context.metrics)
         self.glosses = read_glosses(model_dir / "glosses.txt", num_classes)
-        self.limits = Limits(num_samples=config.num_samples, num_classes=num_classes,
-                             default_top_k=int(settings.get("default_top_k", 5)),
-                             max_frames=int(settings.get("max_frames", 5000)),
-                             max_windows=int(settings.get("max_windows", 64)))
+        self.limits = Limits.from_settings(settings, config.num_samples, num_classes)
         self.model_name = context.model_name
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context

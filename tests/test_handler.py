@@ -134,3 +134,10 @@ def test_request_body_takes_a_data_input_without_content_type() -> None:
         "frames": 1}
     with pytest.raises(InputError, match="Content-Type 'image/png' is not accepted"):
         request_body({"data": b"x"}, {"data": {"content-type": "image/png"}})
+
+
+def test_limits_come_from_the_archive_settings_with_one_set_of_defaults() -> None:
+    settings = {"max_frames": "100", "default_top_k": 3, "max_windows": None, "variant": "asl100", "runtime": "onnx"}
+    assert Limits.from_settings(settings, 50, 100) == Limits(num_samples=50, num_classes=100, default_top_k=3,
+                                                             max_frames=100)
+    assert Limits.from_settings({}, 50, 300) == Limits(num_samples=50, num_classes=300)
