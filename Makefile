@@ -68,3 +68,16 @@ soak: archives
 .PHONY: bench
 bench: setup
 	$(PY) -m scripts.bench.benchmark
+
+# GPU (a machine with one): the CUDA environment only when asked, then the served GPU check (about 3 min).
+.PHONY: setup-gpu gpu-check
+setup-gpu:
+	bash scripts/setup_gpu.sh
+
+gpu-check: setup-gpu archives
+	.venv-gpu/bin/python -m scripts.tools.gpu_served
+
+# A/B of per-model settings side by side (scripts/bench/ab.py; archives from make bench's build/bench/store).
+.PHONY: bench-ab
+bench-ab: setup
+	$(PY) -m scripts.bench.ab --variant asl2000 --arm spin --arm nospin handler.intra_op_spinning=false

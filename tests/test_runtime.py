@@ -164,3 +164,22 @@ def test_served_batching_is_the_configured_one(server: TorchServe, variant: str)
     for key in ("batchSize", "maxBatchDelay", "minWorkers", "maxWorkers"):
         assert described[key] == wanted[key], key
     assert len(described["workers"]) == wanted["minWorkers"]
+
+
+def test_derived_archive_changes_only_its_settings(model_store: Path, tmp_path: Path) -> None:
+    """scripts/archive/derive.py (A/B benchmark, served GPU check): another name, some settings, the same files."""
+    from scripts.archive.derive import derive_archive
+    from scripts.serve.inprocess import open_handler
+
+    source = model_store / "asl2000.mar"
+    name = derive_archive(source, tmp_path, "asl2000_nospin", {"batchSize": 16, "handler.intra_op_spinning": False})
+    with zipfile.ZipFile(tmp_path / name) as derived, zipfile.ZipFile(source) as original:
+        assert json.loads(derived.read("MAR-INF/MANIFEST.json"))["model"]["modelName"] == "asl2000_nospin"
+        before, after = (yaml.safe_load(archive.read("model-config.yaml")) for archive in (original, derived))
+        assert after["batchSize"] == 16 and after["handler"].pop("intra_op_spinning") is False
+        assert {**before, "batchSize": 16} == after
+        same = set(original.namelist()) - {"MAR-INF/MANIFEST.json", "model-config.yaml"}
+        assert same and all(original.read(item) == derived.read(item) for item in same)
+    spins = {archive.stem: open_handler(archive, tmp_path / archive.stem).runtime.session.get_session_options()
+             .get_session_config_entry("session.intra_op.allow_spinning") for archive in (source, tmp_path / name)}
+    assert spins == {"asl2000": "1", "asl2000_nospin": "0"}

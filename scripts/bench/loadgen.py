@@ -11,10 +11,14 @@ idempotent) and counted as retried.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -66,6 +70,19 @@ def drive(call: Callable[[], int | None], clients: int, seconds: float, warmup: 
     for thread in threads:
         thread.join()
     return latencies, samples[0], seconds if hold is None else max(time.perf_counter() - start, 1e-9)
+
+
+@contextmanager
+def busy_core(seconds: float) -> Iterator[subprocess.Popen]:
+    """One CPU kept busy by a child process that spins for at most `seconds` (killed on exit): the
+    contention scenario, a neighbour on the machine."""
+    spin = f"import time\nend = time.monotonic() + {float(seconds)}\nwhile time.monotonic() < end:\n    pass\n"
+    process = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def retriable(response: requests.Response) -> bool:
