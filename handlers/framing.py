@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.keypoints import FRAME_SIZE, HAND_POINTS
+from handlers.keypoints import FRAME_SIZE, HAND_POINTS, frames_to_windows
 
 FRAMINGS = ("frame", "body")
 NECK, RIGHT_SHOULDER, LEFT_SHOULDER = 1, 2, 5
@@ -125,6 +125,15 @@ def frame_points(pixels: np.ndarray, framing: str, stats: BodyStats | None, mirr
             raise InputError("framing 'body' is not available: this archive has no framing statistics")
         return body_frame(pixels, stats)
     return pixels
+
+
+def framed(pixels: np.ndarray, kind: str, options: dict[str, Any], framing: FramingSettings,
+           num_samples: int | None = None) -> np.ndarray:
+    """(T, 55, 2) pixel points -> the points in the framing the request asked for (or its kind's
+    default), un-mirrored when `mirrored` is true; windowed when `num_samples` is given."""
+    chosen = framing.choose(kind, options.get("framing"))
+    pixels = frame_points(pixels, chosen, framing.stats, parse_mirrored(options.get("mirrored")))
+    return pixels if num_samples is None else frames_to_windows(pixels, num_samples)
 
 
 FRAMED_KINDS = ("openpose_frames", "frames", "npy", "mediapipe_frames", "pose_file", "video")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.framing import FramingSettings, frame_points, parse_mirrored
+from handlers.framing import FramingSettings, framed
 from handlers.keypoints import (MAX_ABS_PIXEL, as_float_array, check_frames, check_sample, frames_to_windows,
                                 openpose_to_frames, sample_bound)
 from handlers.mediapipe_map import mediapipe_to_frames, parse_image_size
@@ -253,15 +253,6 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None,
         pixels = pose_to_frames(decode_base64(value, kind), limits.max_frames)
         return _decode_pixels(framed(pixels, kind, parsed, framing), kind, top_k, limits)
     return _decode_array(value, kind, top_k, limits, parsed, framing)
-
-
-def framed(pixels: np.ndarray, kind: str, options: dict[str, Any], framing: FramingSettings,
-           num_samples: int | None = None) -> np.ndarray:
-    """(T, 55, 2) pixel points -> the points in the framing the request asked for (or its kind's
-    default), un-mirrored when `mirrored` is true; windowed when `num_samples` is given."""
-    chosen = framing.choose(kind, options.get("framing"))
-    pixels = frame_points(pixels, chosen, framing.stats, parse_mirrored(options.get("mirrored")))
-    return pixels if num_samples is None else frames_to_windows(pixels, num_samples)
 
 
 def decode_base64(value: Any, what: str) -> bytes:

@@ -18,11 +18,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.framing import FramingSettings, parse_mirrored
+from handlers.framing import FramingSettings, framed, parse_mirrored
 from handlers.keypoints import fill_empty_frames
 from handlers.mediapipe_map import holistic_to_points
-from handlers.payload import (FRAMING_KEYS, VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, framed, media_type,
-                              parse_body, parse_top_k)
+from handlers.payload import (FRAMING_KEYS, VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, media_type, parse_body,
+                              parse_top_k)
 
 OFFLINE_COMPLEXITY = 1
 Parts = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]

@@ -254,3 +254,21 @@ def test_pose_hands_gives_each_hand_to_the_nearer_wrist() -> None:
     assert assign_hands(pose, [(near_left, "Left")]) == (near_left, None)
     left, right = assign_hands(None, [(near_left, "Right")])  # no pose: Hands' label, read as mirrored
     assert left is near_left and right is None
+
+
+def test_without_an_image_size_a_wide_picture_is_squashed_and_body_framing_cannot_undo_it() -> None:
+    """MediaPipe JSON of a 16:9 picture: with image_width/height it is letterboxed (uniform scale 0.5625,
+    which body framing undoes exactly); without them x is squashed relative to y, which it cannot."""
+    frames = person_frames()
+    square = decode_request({"frames": openpose_to_frames(frames).tolist(), "framing": "body"}, LIMITS, None, SETTINGS)
+    wide = [dict(frame) for frame in holistic_json(frames)]
+    for frame in wide:  # the square view in the middle of a 16:9 picture: x' = (x * 9 + 3.5) / 16
+        for part in ("pose", "left_hand", "right_hand"):
+            for point in frame[part] or ():
+                point["x"] = (point["x"] * 9 + 3.5) / 16
+    sized = decode_request({"mediapipe_frames": wide, "image_width": 1600, "image_height": 900}, LIMITS, None, SETTINGS)
+    unsized = decode_request({"mediapipe_frames": wide}, LIMITS, None, SETTINGS)
+    np.testing.assert_allclose(sized.windows, square.windows, atol=1e-4)
+    shoulders = pixels_of(unsized.windows)[[2, 5]]
+    assert abs(shoulders[1, 0] - shoulders[0, 0]) == pytest.approx(SETTINGS.stats.shoulder_width, abs=1e-3)
+    assert not np.allclose(unsized.windows, square.windows, atol=1e-2)  # the hands are squashed towards the body
