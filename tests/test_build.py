@@ -57,12 +57,14 @@ def test_archive_contents(model_store: Path, tmp_path: Path) -> None:
         glosses = archive.read("glosses.txt").decode().splitlines()
         ini = archive.read("config.ini").decode()
     assert {"ckpt.pth", "config.ini", "glosses.txt", "model-config.yaml", "tgcn_handler.py",
-            "handlers/tgcn_model.py", "handlers/keypoints.py", "handlers/payload.py"} <= names
+            "handlers/tgcn_model.py", "handlers/keypoints.py", "handlers/payload.py", "handlers/framing.py",
+            "framing.yaml"} <= names
     assert manifest["model"]["modelVersion"] == "1.0" and manifest["model"]["handler"] == "tgcn_handler.py"
     assert glosses == (SHARED / "asl100.txt").read_text().splitlines()
     assert ini == (REPO / "configs" / "asl100.ini").read_text()
     assert config["handler"]["checkpoint_sha256"] == sha256_file(SHARED / "checkpoints" / "asl100" / "ckpt.pth")
     assert config["handler"]["num_classes"] == 100 and config["batchSize"] >= 1
+    assert config["handler"]["framing"]["openpose_frames"] == "frame"  # the paper's preprocessing for OpenPose
     assert {"minWorkers", "maxWorkers", "maxBatchDelay", "responseTimeout"} <= set(config)
 
 
