@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from handlers.errors import InputError
 from handlers.keypoints import FRAME_SIZE, as_float_array, check_frames, openpose_to_frames
-from handlers.mediapipe_map import mediapipe_to_frames
+from handlers.mediapipe_map import mediapipe_to_frames, parse_image_size
 from handlers.pose_file import pose_to_frames
 from scripts.client.core import ClientError, extract_locally, load_input
 
@@ -36,7 +36,8 @@ def clip_pixels(body: dict[str, Any], max_frames: int = 5000) -> np.ndarray:
     if "openpose_frames" in body:
         return openpose_to_frames(body["openpose_frames"])
     if "mediapipe_frames" in body:
-        return mediapipe_to_frames(body["mediapipe_frames"])
+        return mediapipe_to_frames(body["mediapipe_frames"],
+                                   parse_image_size(body.get("image_width"), body.get("image_height")))
     if "pose_file" in body:
         return pose_to_frames(base64.b64decode(body["pose_file"]), max_frames)
     if "frames" in body:
