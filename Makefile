@@ -14,7 +14,7 @@ serve: archives
 	$(PY) -m scripts.serve.torchserve_ctl start
 
 stop:
-	@if [ -x $(PY) ]; then $(PY) -m scripts.serve.torchserve_ctl stop; fi
+	@if [ -x $(PY) ]; then $(PY) -m scripts.gateway stop; $(PY) -m scripts.serve.torchserve_ctl stop; fi
 
 status:
 	@$(PY) -m scripts.serve.torchserve_ctl status
@@ -22,7 +22,7 @@ status:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup
+test: setup browser-setup
 	$(PY) -m pytest -q tests
 
 clean: stop
@@ -64,3 +64,16 @@ soak: archives
 .PHONY: bench
 bench: setup
 	$(PY) -m scripts.bench.benchmark
+
+# The browser page (issue 12, docs/gateway.md): TorchServe (started if not running) and the gateway that
+# serves web/ on http://127.0.0.1:8090/ (GATEWAY_PORT=...). `make stop` stops both.
+.PHONY: web web-setup browser-setup
+web-setup: setup
+	@bash scripts/setup_web.sh
+
+browser-setup: setup
+	@bash scripts/setup_web.sh --browser
+
+web: web-setup
+	@$(PY) -m scripts.serve.torchserve_ctl status >/dev/null 2>&1 || $(MAKE) --no-print-directory serve
+	@$(PY) -m scripts.gateway start

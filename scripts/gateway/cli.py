@@ -20,11 +20,8 @@ import time
 from pathlib import Path
 
 import requests
-from aiohttp import web
 
 from scripts.client.core import DEFAULT_KEY_FILE, Endpoint
-from scripts.gateway.app import HOLISTIC_PACKAGE, make_app
-from scripts.gateway.upstream import Upstream
 from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, read_properties
 from scripts.wlasl_data import REPO
 
@@ -49,6 +46,12 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(args: argparse.Namespace) -> int:
+    # aiohttp only here: `stop` and `status` (make stop) work where scripts/setup_web.sh never ran.
+    from aiohttp import web
+
+    from scripts.gateway.app import HOLISTIC_PACKAGE, make_app
+    from scripts.gateway.upstream import Upstream
+
     if not (args.web_root / HOLISTIC_PACKAGE).is_dir():
         print(f"gateway: {args.web_root / HOLISTIC_PACKAGE} is missing: run `bash scripts/setup_web.sh` "
               "(npm ci in web/; `make web` does it)", file=sys.stderr)
