@@ -15,6 +15,7 @@ import pytest
 from scripts.serve.torchserve_ctl import TorchServe
 from scripts.wlasl_data import REPO
 from tests.conftest import CLIP
+from tests.landmark_fixtures import holistic_json, holistic_pose_bytes
 from tests.web_support import Gateway, asl100_store, assert_no_secret, gateway, torchserve  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -35,7 +36,7 @@ def camera_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clip = tmp_path_factory.mktemp("camera") / "person.y4m"
     width, height = CAMERA_SIZE
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(photos[0]), "-t", "2", "-r", "10", "-vf",
-                    f"scale=-2:{height - 40},pad={width}:{height}:(ow-iw)/2:20:gray", "-pix_fmt", "yuv420p", str(clip)],
+                    f"scale=-2:{height - 40},pad={width}:{height}:(ow-iw)/2:20:gray,setsar=1", "-pix_fmt", "yuv420p", str(clip)],
                    check=True)
     return clip
 
@@ -120,6 +121,35 @@ def test_upload_zip_of_frames(visit: Visit, tmp_path: Path) -> None:
     visit.open()
     visit.upload([archive])
     assert visit.page.inner_text("#glosses li:first-child .gloss") == "language"
+
+
+@pytest.mark.parametrize("kind", ["pose file", "mediapipe_frames json"])
+def test_upload_pose_file_and_landmark_json(visit: Visit, tmp_path: Path, clip_frames: list[dict], kind: str) -> None:
+    if kind == "pose file":
+        path = tmp_path / "32162.pose"
+        path.write_bytes(holistic_pose_bytes(clip_frames, 640, 480))
+    else:
+        path = tmp_path / "32162-holistic.json"
+        path.write_text(json.dumps({"mediapipe_frames": holistic_json(clip_frames)}))
+    visit.open()
+    visit.upload([path])
+    assert visit.page.inner_text("#glosses li:first-child .gloss") == "language", visit.page.inner_text("#error")
+
+
+def test_upload_video_runs_holistic_in_the_browser(visit: Visit, camera_clip: Path, tmp_path: Path) -> None:
+    """A video file: Holistic runs on its frames here, the request carries the landmarks and the frame size."""
+    video = tmp_path / "person.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(camera_clip), "-t", "1", "-c:v", "libvpx", "-b:v", "500k",
+                    str(video)], check=True)
+    visit.open("?cpu=1")
+    visit.page.wait_for_selector("body[data-holistic=ready]", timeout=120_000)
+    with visit.page.expect_request(lambda r: "/api/predict/" in r.url, timeout=120_000) as sent:
+        visit.upload([video])
+    body = json.loads(sent.value.post_data)
+    assert (body["image_width"], body["image_height"]) == CAMERA_SIZE
+    assert len(body["mediapipe_frames"]) >= 10 and any(frame["pose"] for frame in body["mediapipe_frames"])
+    assert visit.page.get_attribute("body", "data-answer") in ("sure", "unsure"), visit.page.inner_text("#error")
+    assert "landmarks found in this browser" in visit.page.inner_text("#facts")
 
 
 def test_not_sure_below_the_threshold(visit: Visit) -> None:
