@@ -10,8 +10,10 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
+from handlers.mediapipe_map import mediapipe_frame_points
 from scripts.serve.torchserve_ctl import TorchServe
 from scripts.wlasl_data import REPO
 from tests.conftest import CLIP
@@ -205,6 +207,60 @@ def test_corrupt_upload_shows_its_error(visit: Visit, tmp_path: Path, name: str,
     assert visit.page.get_attribute("body", "data-answer") == "error"
     assert visit.page.is_visible("#error") and message in visit.page.inner_text("#error")
     assert visit.page.is_visible("h1")
+
+
+def test_overlay_applies_the_handlers_mapping(visit: Visit, clip_frames: list[dict]) -> None:
+    """The page's 55 points (from GET /api/layout) are the handler's, point for point."""
+    frames = holistic_json(clip_frames)
+    visit.open()
+    drawn = visit.page.evaluate("""async (frames) => {
+        const { toPoints } = await import('/js/skeleton.js');
+        const layout = await (await fetch('/api/layout')).json();
+        return frames.map((frame) => toPoints(layout, frame));
+    }""", frames)
+    compared = 0
+    for index, (frame, points) in enumerate(zip(frames, drawn)):
+        expected = mediapipe_frame_points(frame, index)
+        if expected is None:
+            assert all(point is None for point in points)
+            continue
+        got = np.array([[0.0, 0.0] if point is None else point for point in points]) * 256
+        assert np.allclose(got, expected, atol=1e-3), index
+        compared += 1
+    assert compared >= 10
+
+
+RECORDER_RUN = """async () => {
+    const { Recorder, RULES } = await import('/js/recorder.js');
+    let t = 0;
+    const log = [];
+    const recorder = new Recorder({ now: () => t, onStart: (manual) => log.push(['start', manual, t]),
+                                    onStop: (frames, reason) => log.push(['stop', reason, frames.length, t]) });
+    const hand = (x) => Array.from({ length: 21 }, () => ({ x, y: 0.5, z: 0 }));
+    const none = { pose: null, left_hand: null, right_hand: null };
+    const run = (count, frame) => { for (let i = 0; i < count; i++) { recorder.push(frame(i)); t += 100; } };
+    run(5, () => none);                                                        // nobody signs: nothing
+    run(10, (i) => ({ ...none, left_hand: hand(0.2 + 0.05 * i) }));            // a hand rises and moves
+    run(10, () => none);                                                       // both hands drop
+    run(25, () => ({ ...none, right_hand: hand(0.6) }));                       // a hand rises, holds still
+    run(5, () => ({ ...none, right_hand: hand(0.6) }));                        // still up: no new start
+    recorder.toggle(); run(3, () => none); recorder.toggle();                  // by hand (Space, button)
+    return { log, rules: RULES };
+}"""
+
+
+def test_recording_starts_and_stops_by_hands(visit: Visit) -> None:
+    visit.open()
+    result = visit.page.evaluate(RECORDER_RUN)
+    log, rules = result["log"], result["rules"]
+    starts = [entry for entry in log if entry[0] == "start"]
+    stops = [entry for entry in log if entry[0] == "stop"]
+    assert [entry[1] for entry in starts] == [False, False, True]
+    assert starts[0][2] == 500  # the first frame with a hand
+    assert stops[0][1] == "hands out of view" and stops[0][2] == 10  # frames after the hands dropped are cut
+    assert stops[0][3] - 1400 == pytest.approx(rules["dropMs"], abs=100)
+    assert stops[1][1] == "pause" and stops[1][3] - starts[1][2] == pytest.approx(rules["pauseMs"], abs=100)
+    assert stops[2][1] == "stopped by hand" and len(log) == 6
 
 
 def test_readable_at_360_px_and_labelled(browser, gateway: Gateway) -> None:  # noqa: F811

@@ -12,18 +12,18 @@ function handCentre(frame) {
 }
 
 export class Recorder {
-  constructor({ onStart, onStop, rules = RULES }) {
-    Object.assign(this, { onStart, onStop, rules });
+  constructor({ onStart, onStop, rules = RULES, now = () => performance.now() }) {
+    Object.assign(this, { onStart, onStop, rules, now });
     this.recording = false;
     this.auto = true;
     this.armed = true; // an automatic start needs the hands to have been out of view since the last stop
     this.frames = [];
   }
 
-  get lengthMs() { return this.recording ? performance.now() - this.startedAt : this.lastLengthMs || 0; }
+  get lengthMs() { return this.recording ? this.now() - this.startedAt : this.lastLengthMs || 0; }
 
   start(manual) {
-    Object.assign(this, { recording: true, manual, frames: [], startedAt: performance.now() });
+    Object.assign(this, { recording: true, manual, frames: [], startedAt: this.now() });
     this.lastHandAt = this.startedAt; this.lastMoveAt = this.startedAt; this.anchor = null;
     this.onStart(manual);
   }
@@ -31,7 +31,7 @@ export class Recorder {
   stop(reason) {
     if (!this.recording) return;
     this.recording = false; this.armed = false;
-    this.lastLengthMs = performance.now() - this.startedAt;
+    this.lastLengthMs = this.now() - this.startedAt;
     let frames = this.frames;
     const lastHand = frames.map(handsIn).lastIndexOf(true);
     if (lastHand >= 0) frames = frames.slice(0, lastHand + 1); // drop the frames after the hands went down
@@ -42,7 +42,7 @@ export class Recorder {
 
   // One processed camera frame.
   push(frame) {
-    const now = performance.now();
+    const now = this.now();
     const hands = handsIn(frame);
     if (!this.recording) {
       if (!hands) this.armed = true;
