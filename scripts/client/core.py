@@ -23,14 +23,13 @@ from typing import Any, Protocol
 import numpy as np
 import requests
 
-from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, TorchServe, read_properties
+from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, TOKEN_REJECTED, TorchServe, read_properties
 from scripts.wlasl_data import REPO
 
 DEFAULT_KEY_FILE = DEFAULT_RUN_DIR / "key_file.json"
 VIDEO_FILES = (".mp4", ".webm", ".avi")
 VIDEO_CONFIG = REPO / "configs" / "video.properties"  # the video TorchServe (make serve-video)
 VIDEO_RUN_DIR = REPO / "run-video"
-TOKEN_REJECTED = "Token Authorization failed"
 
 
 class ClientError(RuntimeError):

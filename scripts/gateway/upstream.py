@@ -18,7 +18,8 @@ from typing import Any
 
 import aiohttp
 
-from scripts.client.core import TOKEN_REJECTED, ClientError, Endpoint, read_token
+from scripts.client.core import ClientError, Endpoint, read_token
+from scripts.serve.torchserve_ctl import TOKEN_REJECTED
 
 RENEW_MARGIN = timedelta(seconds=5)  # renew a key this long before TorchServe would reject it
 START_HINT = "start it with `make web` (or `make serve`)"

@@ -32,6 +32,7 @@ BASE_CONFIG = REPO / "config.properties"
 UNBATCHED_ENVELOPES = ("kserve", "kservev2")
 VIDEO_SUFFIX = "_video"  # video archives run on their own instance from .venv-video (README "Video")
 LOG_CONFIG = REPO / "configs" / "log4j2.xml"
+TOKEN_REJECTED = "Token Authorization failed"  # how TorchServe refuses a wrong or expired key
 DEATH_GRACE_S = 10.0  # how long a dead worker's traceback may take to reach the log
 
 
@@ -139,6 +140,15 @@ class TorchServe:
             return {}
         return {"Authorization": f"Bearer {self.keys()[kind]}"}
 
+    def renew_key(self, kind: str) -> None:
+        """Have TorchServe issue a new `kind` key (POST /token with the API key, which does not expire);
+        TorchServe rewrites the key file."""
+        try:
+            requests.post(f"{self.management_url}/token", params={"type": kind},
+                          headers={"Authorization": f"Bearer {self.keys()['API']}"}, timeout=5)
+        except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
+            pass  # the caller polls again
+
     def pid(self) -> int | None:
         """The process-group id of a running instance, if any."""
         try:
@@ -233,6 +243,8 @@ class TorchServe:
         except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
             return False
         if response.status_code != 200:
+            if TOKEN_REJECTED in response.text:  # a start slower than token_expiration_min
+                self.renew_key("management")
             return False
         return any(worker.get("status") == "READY" for version in response.json()
                    for worker in version.get("workers", []))
