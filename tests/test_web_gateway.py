@@ -182,8 +182,5 @@ def test_torchserve_down_is_503_and_recovers(gateway: Gateway, clip_frames: list
 def test_start_outlives_keys_shorter_than_the_start(asl100_store: Path, tmp_path: Path) -> None:  # noqa: F811
     """torchserve_ctl waits for READY with the management key; with keys that expire before the workers
     are up (here 1.2 s) it renews the key instead of polling with a dead one until its timeout."""
-    instance = start_torchserve(asl100_store, tmp_path / "run", {"token_expiration_min": "0.02"})
-    try:
-        assert instance.is_ready("asl100")
-    finally:
-        assert instance.stop()
+    instance = start_torchserve(asl100_store, tmp_path / "run", {"token_expiration_min": "0.02"})  # READY or raises
+    assert instance.stop()
