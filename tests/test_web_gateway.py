@@ -105,6 +105,13 @@ def test_torchserve_4xx_pass_through_with_message(gateway: Gateway, seen_keys: s
      400, "UTF-8"),
     ("GET", "/api/predict/asl100", {}, 405, "Method Not Allowed"),
     ("POST", "/api/points", {"data": b"[]", "headers": {"Content-Type": "application/json"}}, 400, "JSON object"),
+    ("POST", "/api/points", {"json": {"pose_file": 5}}, 400, "pose_file must be a non-empty base64 string"),
+    ("POST", "/api/points", {"json": {"pose_file": "%%%"}}, 400, "pose_file is not valid base64"),
+    ("POST", "/api/points", {"json": {"frames": "x"}}, 400, "frames must contain only numbers"),
+    ("POST", "/api/points", {"json": {"frames": [[[1, 2]]]}}, 400, "frames must have shape (T, 55, 2)"),
+    ("POST", "/api/points", {"data": b'{"frames": [[[1e400, 2]]]}', "headers": {"Content-Type": "application/json"}},
+     400, "frames"),
+    ("POST", "/api/points", {"json": {"sample": [[0]]}}, 400, "expected OpenPose frames"),
 ])
 def test_hostile_requests_get_a_clear_4xx(gateway: Gateway, seen_keys: set[str], method: str, path: str,
                                           kwargs: dict, status: int, message: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'; 
        "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; worker-src 'self' blob:; "
        "style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
 UPSTREAM_KEY = web.AppKey("upstream", Upstream)
+LOG = logging.getLogger("scripts.gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -57,6 +59,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         reason = exc.text if exc.status == 413 else exc.reason
         response = error(exc.status, f"{request.method} {request.path}: {reason}")
+    except Exception as exc:  # a bug of ours: JSON for the page, the traceback in the gateway's log
+        if not request.path.startswith("/api/"):
+            raise
+        LOG.exception("%s %s failed", request.method, request.path)
+        response = error(500, f"the gateway failed on {request.method} {request.path} ({type(exc).__name__})")
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
