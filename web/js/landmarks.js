@@ -90,6 +90,7 @@ export async function videoToFrames(landmarker, file, fps, onProgress) {
     for (let t = 0; t < video.duration; t += 1 / fps) {
       await new Promise((resolve) => { video.onseeked = resolve; video.currentTime = t; });
       const found = await landmarker.detect(video);
+      if (!found) throw new Error("MediaPipe Holistic is busy with another source: try again");
       frames.push(found.frame);
       ms += found.ms;
       onProgress(frames.length, Math.ceil(video.duration * fps));

@@ -205,6 +205,7 @@ $("upload").addEventListener("change", async (event) => {
   const files = event.target.files;
   if (!files.length) return;
   clearError();
+  if (state.stream) stopCamera(); // Holistic follows one source at a time (its tracking carries over frames)
   setStatus(`Reading ${files.length === 1 ? files[0].name : `${files.length} files`}…`);
   try {
     const upload = await readUpload(files, {

@@ -52,24 +52,27 @@ export function draw(ctx, layout, points, scaleX, scaleY, offsetX = 0, offsetY =
   }
 }
 
-// Replay (T, 55, 2) pixel points of the layout's square frame on `canvas`; (0, 0) is missing.
+const timers = new Map(); // canvas -> the interval of the replay playing on it
+
+// Replay (T, 55, 2) pixel points of the layout's square frame on `canvas` (replacing any replay
+// playing there); (0, 0) is missing. Returns a function that plays it again.
 export function replay(canvas, layout, frames, fps) {
   const ctx = canvas.getContext("2d");
   const scale = canvas.width / layout.frame_size;
   let index = 0;
-  let timer = null;
+  const halt = () => { clearInterval(timers.get(canvas)); timers.delete(canvas); };
   const show = () => {
     ctx.fillStyle = "#14141c"; ctx.fillRect(0, 0, canvas.width, canvas.height);
     const points = frames[index].map((p) => (p[0] === 0 && p[1] === 0 ? null : p));
     draw(ctx, layout, points, scale, scale);
     index += 1;
-    if (index >= frames.length) { clearInterval(timer); timer = null; }
+    if (index >= frames.length) halt();
   };
   const play = () => {
-    if (timer) clearInterval(timer);
+    halt();
     index = 0;
     show();
-    timer = setInterval(show, 1000 / fps);
+    if (index < frames.length) timers.set(canvas, setInterval(show, 1000 / fps));
   };
   play();
   return play;
