@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 VERSION ?= 1.0
 
-.PHONY: setup archives serve stop status demo test clean
+.PHONY: setup archives serve stop status demo test test-unit clean
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,10 @@ demo: setup
 
 test: setup browser-setup
 	$(PY) -m pytest -q tests
+
+# The quick tier: no TorchServe, no archive builds, no video or browser (markers: pyproject.toml).
+test-unit: setup
+	TGCN_UNIT_TIER=1 $(PY) -m pytest -q -m "not live and not slow and not video and not browser" tests
 
 clean: stop
 	rm -rf build run run-video model_store/*.mar
@@ -77,3 +81,16 @@ browser-setup: setup
 web: web-setup
 	@$(PY) -m scripts.serve.torchserve_ctl status >/dev/null 2>&1 || $(MAKE) --no-print-directory serve
 	@$(PY) -m scripts.gateway start
+
+# GPU (a machine with one): the CUDA environment only when asked, then the served GPU check (about 3 min).
+.PHONY: setup-gpu gpu-check
+setup-gpu:
+	bash scripts/setup_gpu.sh
+
+gpu-check: setup-gpu archives
+	.venv-gpu/bin/python -m scripts.tools.gpu_served
+
+# A/B of per-model settings side by side (scripts/bench/ab.py; archives from make bench's build/bench/store).
+.PHONY: bench-ab
+bench-ab: setup
+	$(PY) -m scripts.bench.ab --variant asl2000 --arm spin --arm nospin handler.intra_op_spinning=false

@@ -17,7 +17,7 @@ import base64
 import binascii
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,6 +53,23 @@ class Limits:
     default_top_k: int = 5
     max_frames: int = 5000
     max_windows: int = 64
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], num_samples: int, num_classes: int) -> Limits:
+        """The limits an archive's `handler:` settings give (a setting of a field's name), defaults otherwise."""
+        given = {f.name: int(settings[f.name]) for f in fields(cls)
+                 if f.name not in ("num_samples", "num_classes") and settings.get(f.name) is not None}
+        return cls(num_samples=num_samples, num_classes=num_classes, **given)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch on its way through the handler (TorchServe loads the handler module only if it
+    defines one class, so this lives here): the protocol its rows came in (native, or a KServe
+    envelope) and one item per answer (Decoded, then Prediction; an InputError stays as it is)."""
+
+    protocol: str
+    items: list[Any]
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from handlers.tgcn_config import TGCNConfig
+from handlers.tgcn_config import RUNTIMES, TGCNConfig
 from handlers.tgcn_model import load_model, verify_sha256
 
-RUNTIMES = ("eager", "onnx", "onnx-int8")
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "windows"
 OUTPUT_NAME = "logits"
@@ -48,11 +47,13 @@ class OnnxRuntime:
     """An ONNX Runtime CPU session over an exported model with a dynamic batch axis."""
 
     def __init__(self, path: str | Path, threads: int = 1, name: str = "onnx",
-                 device: torch.device = torch.device("cpu")) -> None:
+                 device: torch.device = torch.device("cpu"), spinning: bool = True) -> None:
         import onnxruntime  # imported here: eager archives and their tests do not need it
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
+        # Idle intra-op threads spin by default, taking CPU that TorchServe's frontend and clients need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -89,4 +90,6 @@ def load_runtime(settings: dict, model_dir: Path, weights: Path, config: TGCNCon
                            f"scripts/archive/build_archives.py")
     verify_sha256(weights, settings["checkpoint_sha256"])
     threads = int(settings.get("intra_op_threads") or 1)
-    return OnnxRuntime(verify_sha256(Path(model_dir) / ONNX_FILE, settings["onnx_sha256"]), threads, name, device)
+    spinning = str(settings.get("intra_op_spinning", True)).lower() not in ("false", "0", "no")
+    return OnnxRuntime(verify_sha256(Path(model_dir) / ONNX_FILE, settings["onnx_sha256"]), threads, name, device,
+                       spinning)

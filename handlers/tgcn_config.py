@@ -5,6 +5,8 @@ import configparser
 from dataclasses import dataclass
 from pathlib import Path
 
+RUNTIMES = ("eager", "onnx", "onnx-int8")  # handler.runtime: eager PyTorch, ONNX Runtime fp32 or int8
+
 
 class ConfigError(ValueError):
     """A config.ini that is missing, incomplete or malformed."""

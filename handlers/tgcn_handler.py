@@ -20,7 +20,7 @@ from handlers.errors import InputError
 from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)
-from handlers.payload import Decoded, Limits, Prediction, body_content_type, decode_request, request_body
+from handlers.payload import Batch, Decoded, Limits, Prediction, body_content_type, decode_request, request_body
 from handlers.runtime import load_runtime
 from handlers.tgcn_config import read_config
 
@@ -31,8 +31,6 @@ JSON = "application/json"
 
 class TGCNHandler(BaseHandler):
     """initialize -> preprocess (decode each request) -> inference (one batched forward) -> postprocess."""
-
-    protocol = NATIVE  # set per batch by preprocess: native, or the KServe envelope the rows came in
 
     def initialize(self, context: Any) -> None:
         """Build the archive's runtime (eager or ONNX Runtime) from its config.ini and verified files."""
@@ -50,10 +48,7 @@ class TGCNHandler(BaseHandler):
         self.runtime = load_runtime(settings, model_dir, weights, config, num_classes, self.device)
         self.metrics = HandlerMetrics(context.metrics)
         self.glosses = read_glosses(model_dir / "glosses.txt", num_classes)
-        self.limits = Limits(num_samples=config.num_samples, num_classes=num_classes,
-                             default_top_k=int(settings.get("default_top_k", 5)),
-                             max_frames=int(settings.get("max_frames", 5000)),
-                             max_windows=int(settings.get("max_windows", 64)))
+        self.limits = Limits.from_settings(settings, config.num_samples, num_classes)
         self.model_name = context.model_name
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context
@@ -63,12 +58,11 @@ class TGCNHandler(BaseHandler):
                     config.hidden_size, config.num_stages, weights.name, self.runtime.name, self.device)
 
     @timed_step(PREPROCESS_TIME)
-    def preprocess(self, data: list[Any]) -> list[Decoded | InputError]:
+    def preprocess(self, data: list[Any]) -> Batch:
         """Decode every request of the batch (or every instance/sample under a KServe envelope);
         a bad one becomes its own InputError."""
         unwrapped = unwrap(data, lambda idx, row: request_body(row, self.context.get_all_request_header(idx)))
-        self.protocol = unwrapped.protocol
-        native = self.protocol == NATIVE  # envelope instances share one request's headers
+        native = unwrapped.protocol == NATIVE  # envelope instances share one request's headers
         items: list[Decoded | InputError] = []
         for idx, body in enumerate(unwrapped.bodies):
             if isinstance(body, InputError):
@@ -80,33 +74,35 @@ class TGCNHandler(BaseHandler):
             except InputError as error:
                 items.append(error)
         self.metrics.batch([item.kind if isinstance(item, Decoded) else REJECTED for item in items])
-        return items
+        return Batch(unwrapped.protocol, items)
 
     def decode(self, body: Any, content_type: str | None) -> Decoded:
         """One request body and its Content-Type -> Decoded, or InputError naming what is wrong."""
         return decode_request(body, self.limits, content_type)
 
     @timed_step(INFERENCE_TIME)
-    def inference(self, items: list[Decoded | InputError], *args: Any, **kwargs: Any) -> list[Prediction | InputError]:
+    def inference(self, batch: Batch, *args: Any, **kwargs: Any) -> Batch:
         """Run all windows of the valid requests in one forward pass; average each request's window logits."""
+        items = batch.items
         valid = [item for item in items if isinstance(item, Decoded)]
         if not valid:
-            return list(items)
+            return batch
         logits = self.runtime(np.concatenate([item.windows for item in valid]))
         chunks = torch.split(logits, [len(item.windows) for item in valid])
         predictions = iter(Prediction(chunk.mean(dim=0), item.top_k) for chunk, item in zip(chunks, valid))
-        return [next(predictions) if isinstance(item, Decoded) else item for item in items]
+        return Batch(batch.protocol, [next(predictions) if isinstance(item, Decoded) else item for item in items])
 
     @timed_step(POSTPROCESS_TIME)
-    def postprocess(self, results: list[Prediction | InputError]) -> list[Any]:
+    def postprocess(self, batch: Batch) -> list[Any]:
         """Averaged logits -> top-k answer; an InputError -> its own 4xx status and message.
 
         Native answers are dicts, which TorchServe sends as JSON; under a KServe envelope the
         answers are wrapped for the envelope by handlers/envelopes.py.
         """
-        if self.protocol != NATIVE:
+        results: list[Prediction | InputError] = batch.items
+        if batch.protocol != NATIVE:
             self.context.set_response_content_type(0, JSON)
-            return wrap(self.protocol, [r if isinstance(r, InputError) else self.top_k(r) for r in results],
+            return wrap(batch.protocol, [r if isinstance(r, InputError) else self.top_k(r) for r in results],
                         self.context)
         responses = []
         for idx, result in enumerate(results):

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-clip=$($PY -c 'from scripts.wlasl_data import data_root; print(data_root() / "pose" / "32162")')
+clip=$($PY -c 'from scripts.wlasl_data import reference_clip; print(reference_clip())')
 
 $PY -m scripts.archive.build_archives
 $PY -m scripts.serve.torchserve_ctl stop >/dev/null

@@ -8,6 +8,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 VARIANTS = ("asl100", "asl300", "asl1000", "asl2000")
 WEIGHT_NAMES = ("ckpt.pth", "pytorch_model.bin")
+REFERENCE_CLIP = "32162"  # WLASL video of "language" (a training clip): demo, smoke tests, benchmarks
 
 
 def data_root() -> Path:
@@ -18,6 +19,11 @@ def data_root() -> Path:
         if candidate.is_dir():
             return candidate.resolve()
     raise FileNotFoundError("no WLASL data: set WLASL_DATA, or provide data/wlasl/ or ../shared/data/wlasl/")
+
+
+def reference_clip(data: Path | None = None) -> Path:
+    """The OpenPose frames of the reference clip (REFERENCE_CLIP) under `data` (default: data_root())."""
+    return (data or data_root()) / "pose" / REFERENCE_CLIP
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def test_archive_contents(model_store: Path, tmp_path: Path) -> None:
     assert {"minWorkers", "maxWorkers", "maxBatchDelay", "responseTimeout"} <= set(config)
 
 
+@pytest.mark.slow  # builds archives (ONNX export and parity check on every real clip)
 def test_missing_weights_are_skipped_with_reason(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root = data_with(tmp_path, {"checkpoints/asl100/ckpt.pth": SHARED / "checkpoints" / "asl100" / "ckpt.pth"})
     code, store = build(root, tmp_path, "--variants", "asl100", "asl1000")
@@ -74,6 +75,7 @@ def test_missing_weights_are_skipped_with_reason(tmp_path: Path, capsys: pytest.
     assert "skip  asl1000: no checkpoint under" in out
 
 
+@pytest.mark.slow  # builds archives (ONNX export and parity check on every real clip)
 def test_version_is_settable_and_rebuild_is_idempotent(tmp_path: Path) -> None:
     root = data_with(tmp_path, {"checkpoints/asl100/ckpt.pth": SHARED / "checkpoints" / "asl100" / "ckpt.pth"})
     code, store = build(root, tmp_path, "--variants", "asl100", "--version", "2.0")
@@ -95,6 +97,7 @@ def test_config_shape_mismatch_stops_the_build(tmp_path: Path, capsys: pytest.Ca
     assert "expected HIDDEN_SIZE=256, NUM_STAGES=24" in err and "found HIDDEN_SIZE=64, NUM_STAGES=20" in err
 
 
+@pytest.mark.slow  # builds archives (ONNX export and parity check on every real clip)
 def test_hugging_face_layout_builds(tmp_path: Path) -> None:
     released = torch.load(SHARED / "checkpoints" / "asl100" / "ckpt.pth", map_location="cpu", weights_only=True)
     source = tmp_path / "hf"

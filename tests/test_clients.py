@@ -9,9 +9,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from scripts.client import cli
-from scripts.client import grpc_stubs
-from scripts.client.core import ClientError, Endpoint, HttpClient, connect, load_input, read_token
+from scripts.client import HttpClient, cli, connect, grpc_stubs
+from scripts.client.core import ClientError, Endpoint, load_input, read_token
 from scripts.client.grpc_client import GrpcClient
 from scripts.serve.torchserve_ctl import TorchServe
 from tests.conftest import CLIP
@@ -19,7 +18,7 @@ from tests.conftest import CLIP
 
 @pytest.fixture(scope="module")
 def endpoint(server: TorchServe) -> Endpoint:
-    return Endpoint.of(server)
+    return server.endpoint()
 
 
 @pytest.mark.parametrize("model", ["asl100", "asl300"])

@@ -42,3 +42,14 @@ def test_parity_batch_holds_the_clip_and_every_class(model_store: Path, tmp_path
     table = gpu_check.probabilities(handler, bodies)
     assert table.shape == (4, 100) and table.sum(axis=1) == pytest.approx([1.0] * 4, abs=1e-6)
     assert table[0].argmax() == 54 and table[0, 54] == pytest.approx(0.9993, abs=5e-4)  # the clip: 'language'
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal; this machine has a GPU")
+def test_served_gpu_check_refuses_without_a_gpu_before_starting_anything(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    from scripts.tools import gpu_served
+
+    assert gpu_served.main(["--store", str(tmp_path)]) == 2  # an empty store: the GPU is checked first
+    error = capsys.readouterr().err
+    assert error.startswith("error: no usable GPU: torch ") and "CUDA unavailable" in error
+    assert "scripts/setup_gpu.sh" in error and not list(tmp_path.iterdir())

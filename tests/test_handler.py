@@ -3,37 +3,25 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
-from ts.context import Context, RequestProcessor
+from ts.context import RequestProcessor
 
 from handlers.errors import InputError
 from handlers.payload import Decoded, Limits, decode_request, request_body
 from handlers.tgcn_handler import TGCNHandler
+from scripts.serve.inprocess import archive_context
 from tests import reference
 from tests.conftest import CLIP, SHARED
-
-
-def open_archive(mar: Path, into: Path, batch: int) -> Context:
-    """Unpack an archive the way TorchServe does and build the worker's Context for it."""
-    zipfile.ZipFile(mar).extractall(into)
-    manifest = json.loads((into / "MAR-INF" / "MANIFEST.json").read_text())
-    config = yaml.safe_load((into / manifest["model"]["configFile"]).read_text())
-    context = Context(manifest["model"]["modelName"], str(into), manifest, batch, None, "0.12.0",
-                      model_yaml_config=config)
-    context.request_processor = [RequestProcessor({}) for _ in range(batch)]
-    return context
 
 
 @pytest.fixture(scope="module")
 def handler(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> TGCNHandler:
     instance = TGCNHandler()
-    instance.initialize(open_archive(model_store / "asl100.mar", tmp_path_factory.mktemp("asl100"), 4))
+    instance.initialize(archive_context(model_store / "asl100.mar", tmp_path_factory.mktemp("asl100"), 4))
     return instance
 
 
@@ -146,3 +134,10 @@ def test_request_body_takes_a_data_input_without_content_type() -> None:
         "frames": 1}
     with pytest.raises(InputError, match="Content-Type 'image/png' is not accepted"):
         request_body({"data": b"x"}, {"data": {"content-type": "image/png"}})
+
+
+def test_limits_come_from_the_archive_settings_with_one_set_of_defaults() -> None:
+    settings = {"max_frames": "100", "default_top_k": 3, "max_windows": None, "variant": "asl100", "runtime": "onnx"}
+    assert Limits.from_settings(settings, 50, 100) == Limits(num_samples=50, num_classes=100, default_top_k=3,
+                                                             max_frames=100)
+    assert Limits.from_settings({}, 50, 300) == Limits(num_samples=50, num_classes=300)

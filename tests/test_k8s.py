@@ -13,7 +13,8 @@ import yaml
 from scripts.bench import capacity
 from scripts.tools import k8s_validate
 from scripts.archive import kserve_pack
-from scripts.serve.torchserve_ctl import Ports, TorchServe, read_properties
+from scripts.serve.torchserve_ctl import Ports, TorchServe
+from scripts.client.core import read_properties
 from scripts.wlasl_data import REPO
 
 K8S = REPO / "configs" / "k8s"

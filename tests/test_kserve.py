@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from handlers.envelopes import protocol_of
-from scripts.client import kserve_client
-from scripts.client.core import ClientError, Endpoint, HttpClient, load_input
+from scripts.client import HttpClient, kserve_client
+from scripts.client.core import ClientError, Endpoint, load_input
 from scripts.serve.torchserve_ctl import Ports, TorchServe
 from tests.conftest import CLIP
 
@@ -27,7 +27,7 @@ def kserve(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         for instance in instances.values():
             instance.start(["asl100"], timeout=240)
-        yield {name: Endpoint.of(instance) for name, instance in instances.items()}
+        yield {name: instance.endpoint() for name, instance in instances.items()}
     finally:
         for instance in instances.values():
             instance.stop()
@@ -50,7 +50,7 @@ def samples() -> np.ndarray:
 
 
 def test_v1_answers_like_native(server: TorchServe, kserve: dict[str, Endpoint], samples: np.ndarray) -> None:
-    native = HttpClient(Endpoint.of(server))
+    native = HttpClient(server.endpoint())
     instances = [{**load_input(CLIP), "top_k": 10}, samples[0].tolist(), {"sample": samples[1].tolist(), "top_k": 3}]
     expected = [native.predict("asl100", body if isinstance(body, dict) else {"sample": body}) for body in instances]
     assert_same_top_k(kserve_client.v1_predict(kserve["kserve"], "asl100", instances), expected)
@@ -59,7 +59,7 @@ def test_v1_answers_like_native(server: TorchServe, kserve: dict[str, Endpoint],
 
 @pytest.mark.parametrize("infer", [kserve_client.v2_infer, kserve_client.v2_infer_grpc], ids=["http", "grpc"])
 def test_v2_answers_like_native(server: TorchServe, kserve: dict[str, Endpoint], samples: np.ndarray, infer) -> None:
-    native = HttpClient(Endpoint.of(server))
+    native = HttpClient(server.endpoint())
     expected = [native.predict("asl100", {"sample": sample.tolist(), "top_k": 7}) for sample in samples]
     assert_same_top_k(infer(kserve["kservev2"], "asl100", samples, top_k=7), expected)
     single = infer(kserve["kservev2"], "asl100", samples[0])  # a (55, 100) sample is a batch of one, default top-5

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from handlers.tgcn_model import read_state_dict
-from scripts.client import cli
+from scripts.client import HttpClient, cli, connect
 from scripts.serve import lifecycle
-from scripts.client.core import ClientError, Endpoint, HttpClient, connect, load_input
+from scripts.client.core import ClientError, load_input
 from scripts.serve.torchserve_ctl import TorchServe
 from scripts.wlasl_data import Weights
 from tests.conftest import CLIP, SHARED
@@ -29,7 +29,7 @@ def test_version_key_orders_numerically() -> None:
 
 def test_ship_promote_rollback_and_refuse_broken(server: TorchServe, data_tree: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    client = HttpClient(Endpoint.of(server))
+    client = HttpClient(server.endpoint())
     smoke = lifecycle.Smoke(load_input(CLIP))
     generator = torch.Generator().manual_seed(7)
     retrained = altered_checkpoint(tmp_path / "v2.pth",
@@ -69,7 +69,7 @@ def test_ship_promote_rollback_and_refuse_broken(server: TorchServe, data_tree: 
         assert cli.main(["rollback", "asl100", "--to", "1.0", *grpc_args]) == 0
         out = capsys.readouterr().out
         assert "default 1.0 -> 2.0" in out and "asl100 2.0" in out and "default 2.0 -> 1.0" in out
-        assert connect(Endpoint.of(server), "grpc").predict("asl100", body) == one
+        assert connect(server.endpoint(), "grpc").predict("asl100", body) == one
     finally:
         client.set_default("asl100", "1.0")
         for version in ("2.0", "3.0"):

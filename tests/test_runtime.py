@@ -19,12 +19,12 @@ from handlers.runtime import ONNX_FILE, OnnxRuntime, runtime_name
 from handlers.tgcn_handler import TGCNHandler
 from handlers.tgcn_config import read_config
 from handlers.tgcn_model import load_model
-from scripts.archive import build_archives
-from scripts.archive import export_onnx
+from scripts.archive import build_archives, export_onnx
+from scripts.serve.inprocess import archive_context
 from scripts.serve.torchserve_ctl import TorchServe
 from scripts.wlasl_data import REPO
 from tests.conftest import SHARED
-from tests.test_handler import open_archive, run
+from tests.test_handler import run
 
 ASL100 = SHARED / "checkpoints" / "asl100" / "ckpt.pth"
 
@@ -54,6 +54,7 @@ def test_archives_record_and_ship_the_onnx_model(model_store: Path) -> None:
             assert ONNX_FILE in archive.namelist()
 
 
+@pytest.mark.slow  # exports ONNX and checks parity on every real clip
 def test_onnx_matches_eager_on_real_and_random_inputs(tmp_path: Path) -> None:
     model = load_model(ASL100, read_config(REPO / "configs" / "asl100.ini"), 100)
     export_onnx.export(model, tmp_path / ONNX_FILE, 100)
@@ -139,7 +140,7 @@ def test_int8_is_opt_in_prints_its_agreement_and_still_answers(data_tree: Path, 
     assert code == 0
     printed = re.search(r"int8 vs eager: (.*)$", capsys.readouterr().out, re.M)
     handler = TGCNHandler()
-    handler.initialize(open_archive(tmp_path / "store" / "asl100.mar", tmp_path / "unpacked", 1))
+    handler.initialize(archive_context(tmp_path / "store" / "asl100.mar", tmp_path / "unpacked", 1))
     assert handler.runtime.name == "onnx-int8"
     # The printed figure is what the packaged int8 model measures against eager on the real clips'
     # jittered windows (98.6% top-1 on the 13 clips in ../shared: docs/performance.md).
@@ -163,3 +164,22 @@ def test_served_batching_is_the_configured_one(server: TorchServe, variant: str)
     for key in ("batchSize", "maxBatchDelay", "minWorkers", "maxWorkers"):
         assert described[key] == wanted[key], key
     assert len(described["workers"]) == wanted["minWorkers"]
+
+
+def test_derived_archive_changes_only_its_settings(model_store: Path, tmp_path: Path) -> None:
+    """scripts/archive/derive.py (A/B benchmark, served GPU check): another name, some settings, the same files."""
+    from scripts.archive.derive import derive_archive
+    from scripts.serve.inprocess import open_handler
+
+    source = model_store / "asl2000.mar"
+    name = derive_archive(source, tmp_path, "asl2000_nospin", {"batchSize": 16, "handler.intra_op_spinning": False})
+    with zipfile.ZipFile(tmp_path / name) as derived, zipfile.ZipFile(source) as original:
+        assert json.loads(derived.read("MAR-INF/MANIFEST.json"))["model"]["modelName"] == "asl2000_nospin"
+        before, after = (yaml.safe_load(archive.read("model-config.yaml")) for archive in (original, derived))
+        assert after["batchSize"] == 16 and after["handler"].pop("intra_op_spinning") is False
+        assert {**before, "batchSize": 16} == after
+        same = set(original.namelist()) - {"MAR-INF/MANIFEST.json", "model-config.yaml"}
+        assert same and all(original.read(item) == derived.read(item) for item in same)
+    spins = {archive.stem: open_handler(archive, tmp_path / archive.stem).runtime.session.get_session_options()
+             .get_session_config_entry("session.intra_op.allow_spinning") for archive in (source, tmp_path / name)}
+    assert spins == {"asl2000": "1", "asl2000_nospin": "0"}

@@ -10,7 +10,8 @@ import psutil
 import pytest
 import requests
 
-from scripts.serve.torchserve_ctl import BASE_CONFIG, TorchServe, read_properties
+from scripts.serve.torchserve_ctl import TorchServe
+from scripts.client.core import BASE_CONFIG, read_properties
 
 
 def group_processes(server: TorchServe) -> list[psutil.Process]:

@@ -20,7 +20,8 @@ from handlers.errors import InputError
 from handlers.payload import Limits
 from handlers.video import VideoLimits, decode_frames, decode_video_request
 from scripts.archive import build_archives
-from scripts.serve.torchserve_ctl import Ports, TorchServe, read_properties
+from scripts.serve.torchserve_ctl import Ports, TorchServe
+from scripts.client.core import read_properties
 from scripts.wlasl_data import REPO
 
 VIDEO_PYTHON = REPO / ".venv-video" / "bin" / "python"

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE, read_properties
+from scripts.serve.torchserve_ctl import DEFAULT_STORE
+from scripts.client.core import BASE_CONFIG, read_properties
 from scripts.wlasl_data import REPO
 
 CLUSTER_CONFIG = REPO / "configs" / "k8s" / "cluster.properties"

@@ -1,5 +1,7 @@
-"""Benchmark harness: in-process eager and ONNX Runtime, TorchServe over HTTP and gRPC, and a minimal
-eager HTTP server, at 1 and 16 clients, for asl100 (real weights) and asl2000 (generated, same shapes).
+"""Benchmark harness: the fastest in-process path (the archive's ONNX session at its best batch size, with
+parsing and windowing), the handler in-process (eager and ONNX Runtime), TorchServe over HTTP and gRPC,
+TorchServe's no-op floor and a minimal eager HTTP server, at 1 and 16 clients, for asl100 (real weights)
+and asl2000 (generated, same shapes); the key cells again with one core kept busy (contention).
 Writes docs/benchmarks.md. Every request is the real clip 32162 as OpenPose JSON (13 frames -> 4
 windows); a sample is one request. Bounded: --rounds interleaved rounds of --seconds per cell, so that
 the load of a shared machine spreads over all paths alike.
@@ -9,90 +11,50 @@ the load of a shared machine spreads over all paths alike.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import math
 import os
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
 import zipfile
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import grpc
 import psutil
 import requests
 import torch
 import yaml
-from ts.context import Context, RequestProcessor
 
 from handlers.labels import variant_classes
-from handlers.tgcn_config import read_config
-from handlers.tgcn_handler import TGCNHandler
-from handlers.tgcn_model import build_model
 from scripts.archive import build_archives
-from scripts.client import grpc_stubs
+from scripts.archive.generated import mixed_data_tree
 from scripts.client.core import load_input
+from scripts.bench.cells import (BUSY, CLIENTS, FASTEST, IDLE, JSON_PARSE, WORK, Cell, RawGrpcClient, Result,
+                                 client_cells, fastest_cells, grpc_caller, http_caller, in_process_cells,
+                                 json_parse_cell)
 from scripts.bench.loadgen import rss_mib, worker_pids
 from scripts.serve.torchserve_ctl import Ports, TorchServe
-from scripts.wlasl_data import REPO, data_root
+from scripts.wlasl_data import REPO, data_root, reference_clip
 
 VARIANTS = ("asl100", "asl2000")
 SERVED = ("asl100", "asl300", "asl1000", "asl2000")
-CLIENTS = (1, 16)
-CLIP_ID = "32162"
 FLOOR = "tgcn_floor"  # the no-op model (scripts/bench/floor_handler.py)
 FLOOR_HTTP, FLOOR_GRPC = "TorchServe floor HTTP", "TorchServe floor gRPC"
-JSON_PARSE = "in-process JSON parse"
-WORK = REPO / "build" / "bench"
-
-
-@dataclass
-class Result:
-    """One cell of the table."""
-
-    path: str
-    variant: str
-    clients: int
-    samples_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int = 0
-    rss_mb: float | None = None
-    startup_s: float | None = None
-
-
-def generated_checkpoint(variant: str, path: Path) -> None:
-    """Random weights with the variant's real shapes (asl1000/asl2000 weights are not public here)."""
-    torch.manual_seed(2000)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(build_model(read_config(REPO / "configs" / f"{variant}.ini"), variant_classes(variant)).state_dict(), path)
+HANDLER_PATH = "in-process handler (ONNX Runtime)"
+# (path, model, clients) measured again with one core busy: the targets' cells.
+CONTENDED = {("served HTTP", "asl2000", 16), ("served gRPC", "asl2000", 16), ("served HTTP", "asl100", 1),
+             (FLOOR_HTTP, "asl100", 1)}
 
 
 def prepare_data(real: Path) -> Path:
     """A data tree: real json, clips and asl100/asl300 weights; generated asl1000/asl2000 weights."""
-    root = WORK / "data"
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "checkpoints").mkdir(parents=True)
-    for name in ("WLASL_v0.3.json", "pose"):
-        (root / name).symlink_to(real / name)
-    for variant in SERVED:
-        target = root / "checkpoints" / variant / "ckpt.pth"
-        source = real / "checkpoints" / variant / "ckpt.pth"
-        if source.is_file():
-            target.parent.mkdir(parents=True)
-            target.symlink_to(source)
-        else:
-            generated_checkpoint(variant, target)
-    return root
+    shutil.rmtree(WORK / "data", ignore_errors=True)
+    return mixed_data_tree(real, WORK / "data", SERVED)
 
 
 def build_store(data: Path, name: str, runtime: str | None) -> Path:
@@ -104,150 +66,6 @@ def build_store(data: Path, name: str, runtime: str | None) -> Path:
     if code != 0:
         raise SystemExit(f"archive build for {name} failed")
     return store
-
-
-def archive_handler(mar: Path, into: Path, threads: int, batch: int = 16) -> TGCNHandler:
-    """A TGCNHandler initialised from an unpacked archive, as a TorchServe worker would, with `threads`."""
-    shutil.rmtree(into, ignore_errors=True)
-    zipfile.ZipFile(mar).extractall(into)
-    manifest = json.loads((into / "MAR-INF" / "MANIFEST.json").read_text())
-    config = yaml.safe_load((into / manifest["model"]["configFile"]).read_text())
-    config["handler"]["intra_op_threads"] = threads
-    context = Context(manifest["model"]["modelName"], str(into), manifest, batch, None, "0.12.0",
-                      model_yaml_config=config)
-    context.request_processor = [RequestProcessor({}) for _ in range(batch)]
-    handler = TGCNHandler()
-    handler.initialize(context)
-    return handler
-
-
-def drive(call: Callable[[], int], clients: int, seconds: float, warmup: float) -> tuple[list[float], int, float]:
-    """Run `call` (returns samples done) in `clients` threads for warm-up + `seconds`; the latencies (s) and
-    samples of the calls that ended inside the measured window, and its length."""
-    start = time.perf_counter() + warmup
-    stop = start + seconds
-    latencies: list[float] = []
-    samples = [0]
-    lock = threading.Lock()
-
-    def loop() -> None:
-        while True:
-            began = time.perf_counter()
-            if began >= stop:
-                return
-            done = call()
-            ended = time.perf_counter()
-            if start <= ended <= stop:
-                with lock:
-                    latencies.append(ended - began)
-                    samples[0] += done
-
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, samples[0], seconds
-
-
-@dataclass
-class Cell:
-    """One path x model x client count: what to call, and what its rounds measured so far."""
-
-    path: str
-    variant: str
-    clients: int
-    call: Callable[[], int]  # one request, or one in-process batch; returns the samples it did
-    threads: int  # client threads driving `call` (in-process: 1, it batches instead)
-    rss_mb: Callable[[], float | None] = lambda: None
-    startup_s: float | None = None
-    errors: list[int] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    samples: int = 0
-    seconds: float = 0.0
-
-    def run(self, seconds: float, warmup: float) -> None:
-        latencies, samples, window = drive(self.call, self.threads, seconds, warmup)
-        self.latencies += latencies
-        self.samples += samples
-        self.seconds += window
-
-    def result(self) -> Result:
-        ordered = sorted(self.latencies) or [float("nan")]
-        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-        return Result(self.path, self.variant, self.clients, self.samples / self.seconds,
-                      1e3 * statistics.median(ordered), 1e3 * p99, len(self.errors), self.rss_mb(), self.startup_s)
-
-
-def in_process_cells(path: str, mar: Path, body: bytes, threads: int) -> list[Cell]:
-    """The handler's own preprocess -> inference -> postprocess, no transport; N clients = a batch of N."""
-    handler = archive_handler(mar, WORK / "unpacked" / f"{path}-{mar.stem}", threads)
-    cells = []
-    for clients in CLIENTS:
-        rows = [{"body": bytearray(body)} for _ in range(clients)]
-
-        def call(rows: list[dict] = rows) -> int:
-            handler.postprocess(handler.inference(handler.preprocess(rows)))
-            return len(rows)
-        cells.append(Cell(path, mar.stem, clients, call, 1))
-    return cells
-
-
-def http_caller(url: str, model: str, body: bytes, headers: dict[str, str], errors: list[int]) -> Callable[[], int]:
-    """A per-thread keep-alive HTTP POST; counts non-200 answers in `errors`."""
-    host, port = url.removeprefix("http://").split(":")
-    local = threading.local()
-
-    def call() -> int:
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection(host, int(port), timeout=30)
-        local.connection.request("POST", f"/predictions/{model}", body, headers)
-        response = local.connection.getresponse()
-        response.read()
-        if response.status != 200:
-            errors.append(response.status)
-        return 1
-    return call
-
-
-class RawGrpcClient:
-    """Predictions over gRPC with a pre-encoded JSON body (no per-call encoding, as for the HTTP cells)."""
-
-    def __init__(self, port: int, token: str) -> None:
-        stubs = grpc_stubs.load()
-        self.messages = stubs["inference_pb2"]
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = stubs["inference_pb2_grpc"].InferenceAPIsServiceStub(self.channel)
-        self.metadata = (("authorization", f"Bearer {token}"),)
-
-    def predict(self, model: str, body: bytes, timeout: float = 30.0) -> bytes:
-        """The prediction bytes for one JSON request body."""
-        request = self.messages.PredictionsRequest(model_name=model, input={"data": body})
-        return self.stub.Predictions(request, metadata=self.metadata, timeout=timeout).prediction
-
-    def close(self) -> None:
-        self.channel.close()
-
-
-def grpc_caller(client: RawGrpcClient, model: str, body: bytes, errors: list[int]) -> Callable[[], int]:
-    """A blocking gRPC Predictions call; counts failed RPCs in `errors`."""
-    def call() -> int:
-        try:
-            client.predict(model, body)
-        except grpc.RpcError:
-            errors.append(1)
-        return 1
-    return call
-
-
-def client_cells(path: str, variant: str, make_call: Callable[[list[int]], Callable[[], int]],
-                 rss_mb: Callable[[], float | None], startup_s: float | None,
-                 clients_counts: tuple[int, ...] = CLIENTS) -> list[Cell]:
-    cells = []
-    for clients in clients_counts:
-        errors: list[int] = []
-        cells.append(Cell(path, variant, clients, make_call(errors), clients, rss_mb, startup_s, errors))
-    return cells
 
 
 def worker_rss_mb(server: TorchServe, model: str) -> float:
@@ -281,30 +99,28 @@ def served_cells(stack: ExitStack, store: Path, body: bytes) -> list[Cell]:
     headers = {**server.headers(), "Content-Type": "application/json"}
     client = RawGrpcClient(ports.grpc_inference, server.keys()["inference"])
     stack.callback(client.close)
-    cells = []
-    for variant in VARIANTS:
-        rss = lambda variant=variant: worker_rss_mb(server, variant)  # noqa: E731
-        cells += client_cells("served HTTP", variant, lambda errors, variant=variant: http_caller(
-            server.inference_url, variant, body, headers, errors), rss, startup)
-        cells += client_cells("served gRPC", variant, lambda errors, variant=variant: grpc_caller(
-            client, variant, body, errors), rss, startup)
     response = requests.post(f"{server.management_url}/models", headers=server.headers("management"), timeout=120,
                              params={"url": floor_archive(store), "synchronous": "true"})
     if response.status_code != 200:
         raise SystemExit(f"registering the floor model failed ({response.status_code}): {response.text}")
-    cells += client_cells(FLOOR_HTTP, "asl100", lambda errors: http_caller(
-        server.inference_url, FLOOR, body, headers, errors), lambda: None, None, (1,))
-    cells += client_cells(FLOOR_GRPC, "asl100", lambda errors: grpc_caller(client, FLOOR, body, errors),
-                          lambda: None, None, (1,))
+    cells = []
+    for load in (IDLE, BUSY):
+        def wanted(path: str, variant: str, counts: tuple[int, ...] = CLIENTS) -> tuple[int, ...]:
+            return tuple(n for n in counts if load == IDLE or (path, variant, n) in CONTENDED)
+
+        for variant in VARIANTS:
+            rss = lambda variant=variant: worker_rss_mb(server, variant)  # noqa: E731
+            cells += client_cells("served HTTP", variant, lambda errors, variant=variant: http_caller(
+                server.inference_url, variant, body, headers, errors), rss, startup,
+                wanted("served HTTP", variant), load)
+            cells += client_cells("served gRPC", variant, lambda errors, variant=variant: grpc_caller(
+                client, variant, body, errors), rss, startup, wanted("served gRPC", variant), load)
+        cells += client_cells(FLOOR_HTTP, "asl100", lambda errors: http_caller(
+            server.inference_url, FLOOR, body, headers, errors), lambda: None, None, wanted(FLOOR_HTTP, "asl100", (1,)),
+            load)
+        cells += client_cells(FLOOR_GRPC, "asl100", lambda errors: grpc_caller(client, FLOOR, body, errors),
+                              lambda: None, None, wanted(FLOOR_GRPC, "asl100", (1,)), load)
     return cells
-
-
-def json_parse_cell(body: bytes) -> Cell:
-    """json.loads of the request body: the part of the floor that the in-process path pays as well."""
-    def call() -> int:
-        json.loads(body)
-        return 1
-    return Cell(JSON_PARSE, "asl100", 1, call, 1)
 
 
 def minimal_cells(stack: ExitStack, data: Path, variant: str, body: bytes) -> list[Cell]:
@@ -354,44 +170,50 @@ def target(model: str, what: str, wanted: str, value: float, text: str, met: boo
     return f"| {model} | {what} | {wanted} | {text.format(value)} | {verdict} |"
 
 
+def ratio(value: float, base: float) -> float:
+    """value / base; NaN (a missed target) when the base cell measured nothing."""
+    return value / base if base else math.nan
+
+
 def targets(results: list[Result]) -> list[str]:
     """The issue's targets, as measured in this run."""
-    cell = {(r.path, r.variant, r.clients): r for r in results}
+    cell = {(r.path, r.variant, r.clients, r.load): r for r in results}
     rows = []
+    for path in ("served HTTP", "served gRPC"):
+        for load, wanted in ((IDLE, 0.90), (BUSY, 0.80)):
+            share = ratio(cell[(path, "asl2000", 16, load)].samples_per_s, cell[(FASTEST, "asl2000", 16, load)].samples_per_s)
+            rows.append(target("asl2000", f"{path} / fastest in-process, 16 clients, {load}", f">= {wanted:.0%}",
+                               share, "{:.0%}", share >= wanted))
+    fastest_lone = cell[(FASTEST, "asl100", 1, IDLE)].p50_ms
+    for path, floor in (("served HTTP", FLOOR_HTTP), ("served gRPC", FLOOR_GRPC)):
+        added = cell[(path, "asl100", 1, IDLE)].p50_ms - cell[(floor, "asl100", 1, IDLE)].p50_ms - fastest_lone
+        rows.append(target("asl100", f"{path} p50 - (no-op floor p50 + fastest in-process p50), 1 client",
+                           "<= 1.5 ms", added, "{:.2f} ms", added <= 1.5))
     for variant in VARIANTS:
-        fast, lone_fast = cell[("in-process ONNX Runtime", variant, 16)], cell[("in-process ONNX Runtime", variant, 1)]
-        minimal = cell[("minimal eager HTTP", variant, 16)]
         for path in ("served HTTP", "served gRPC"):
-            many, lone = cell[(path, variant, 16)], cell[(path, variant, 1)]
-            share = many.samples_per_s / fast.samples_per_s
-            gap = lone.p50_ms - lone_fast.p50_ms
-            spread = many.p99_ms / many.p50_ms
-            gain = many.samples_per_s / minimal.samples_per_s
-            rows += [target(variant, f"{path} / in-process fast, 16 clients", ">= 80%" if variant == "asl2000"
-                            else "(asl2000 only)", share, "{:.0%}", share >= 0.8),
-                     target(variant, f"{path} p50 - in-process p50, 1 client", "<= 2 ms" if variant == "asl100"
-                            else "(asl100 only)", gap, "{:.1f} ms", gap <= 2 or variant != "asl100"),
-                     target(variant, f"{path} p99 / p50, 16 clients", "<= 3x", spread, "{:.2f}x", spread <= 3),
-                     target(variant, f"{path} / minimal eager server, 16 clients", ">= 2x", gain, "{:.2f}x", gain >= 2)]
-    # The lowest reachable "served p50 - in-process p50": what TorchServe costs a handler that does nothing.
-    # Over HTTP TorchServe parses the JSON body before the handler (the in-process path parses it too);
-    # gRPC bodies reach the handler unparsed.
-    parse = cell[(JSON_PARSE, "asl100", 1)].p50_ms
-    for path, floor, less in (("served HTTP", FLOOR_HTTP, parse), ("served gRPC", FLOOR_GRPC, 0.0)):
-        bound = cell[(floor, "asl100", 1)].p50_ms - less
-        what = "no-op handler p50 - JSON parse p50" if less else "no-op handler p50"
-        rows.append(target("asl100", f"{path} floor: {what}, 1 client", "(bound)", bound, "{:.1f} ms", True))
+            many = cell[(path, variant, 16, IDLE)]
+            spread = ratio(many.p99_ms, many.p50_ms)
+            rows.append(target(variant, f"{path} p99 / p50, 16 clients", "<= 2x", spread, "{:.2f}x", spread <= 2))
+            handler = ratio(many.samples_per_s, cell[(HANDLER_PATH, variant, 16, IDLE)].samples_per_s)
+            rows.append(target(variant, f"{path} / in-process handler path, 16 clients", "(information)", handler,
+                               "{:.0%}", True))
+            gain = ratio(many.samples_per_s, cell[("minimal eager HTTP", variant, 16, IDLE)].samples_per_s)
+            rows.append(target(variant, f"{path} / minimal eager server, 16 clients", ">= 2x", gain, "{:.2f}x",
+                               gain >= 2))
+    errors = sum(r.errors for r in results)
+    rows.append(target("all", "errors in all cells", "0", errors, "{:.0f}", errors == 0))
     startup = next(r.startup_s for r in results if r.path == "served HTTP")
     rows.append(target("all 4", "archives READY after start", "<= 15 s", startup, "{:.1f} s", startup <= 15))
     return rows
 
 
-def write_report(results: list[Result], output: Path, header: str, args: argparse.Namespace, elapsed: float) -> None:
+def write_report(results: list[Result], output: Path, header: str, args: argparse.Namespace, elapsed: float,
+                 batches: str) -> None:
     def number(value: float | None, digits: int = 1) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    rows = [f"| {r.path} | {r.variant} | {r.clients} | {r.samples_per_s:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-            f"{number(r.rss_mb, 0)} | {number(r.startup_s)} | {r.errors} |" for r in results]
+    rows = [f"| {r.path} | {r.variant} | {r.clients} | {r.load} | {r.samples_per_s:.1f} | {r.p50_ms:.2f} | "
+            f"{r.p99_ms:.2f} | {number(r.rss_mb, 0)} | {number(r.startup_s)} | {r.errors} |" for r in results]
     text = "\n".join([
         "# Benchmarks", "",
         "Written by `make bench` (`python -m scripts.bench.benchmark`); do not edit the tables by hand. How to read",
@@ -403,14 +225,18 @@ def write_report(results: list[Result], output: Path, header: str, args: argpars
         "  other processes competed for them: then the numbers are noisy. Ratios come from this one run.",
         "- A sample is one request: the real clip 32162 as OpenPose JSON (13 frames -> 4 windows of 50).",
         "  asl100 has the released weights; asl2000 has generated random weights of the real shapes.",
-        "- In-process: the handler's preprocess -> inference -> postprocess on one thread with 2 intra-op",
-        "  threads; 16 clients = one batch of 16 requests per call (latency per batch). Served: TorchServe",
-        "  with all four archives as configured in configs/aslN.yaml; RSS sums the model's workers.",
+        "- In-process fastest (the baseline): the archive's model.onnx in one ONNX Runtime session, 2 threads,",
+        "  JSON parsing and windowing included; 1 client = 1 clip per call, 16 clients = the batch size that",
+        f"  served the most clips per second here ({batches}). In-process handler: the handler's preprocess",
+        "  -> inference -> postprocess, 2 intra-op threads, 16 clients = one batch of 16 requests per call",
+        "  (latency per batch). Served: TorchServe with all four archives as configured in configs/aslN.yaml;",
+        "  RSS sums the model's workers.",
+        "- Load: `1 core busy` cells run while a bounded child process spins on one CPU (a neighbour).",
         "- TorchServe floor: scripts/bench/floor_handler.py (answers without decoding) served beside them with",
         "  asl100's batching settings. Its p50 is what TorchServe itself costs one request on this machine;",
         "  the targets table turns it into the lowest reachable served-minus-in-process gap (bound).",
-        "", "| path | model | clients | samples/s | p50 ms | p99 ms | RSS MB | startup s | errors |",
-        "|---|---|---|---|---|---|---|---|---|", *rows,
+        "", "| path | model | clients | load | samples/s | p50 ms | p99 ms | RSS MB | startup s | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|", *rows,
         "", "## Targets", "", "| model | target | wanted | measured | |", "|---|---|---|---|---|", *targets(results), ""])
     output.write_text(text, encoding="utf-8")
 
@@ -427,12 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     real = data_root()
     data = prepare_data(real)
     fast_store, eager_store = build_store(data, "store", None), build_store(data, "store-eager", "eager")
-    body = json.dumps(load_input(real / "pose" / CLIP_ID)).encode()
+    body = json.dumps(load_input(reference_clip(real))).encode()
     with ExitStack() as stack:
         cells: list[Cell] = []
+        best: dict[str, int] = {}
         for variant in VARIANTS:
+            fastest, best[variant] = fastest_cells(fast_store / f"{variant}.mar", body, 2)
+            cells += fastest
             cells += in_process_cells("in-process eager", eager_store / f"{variant}.mar", body, 2)
-            cells += in_process_cells("in-process ONNX Runtime", fast_store / f"{variant}.mar", body, 2)
+            cells += in_process_cells(HANDLER_PATH, fast_store / f"{variant}.mar", body, 2)
         cells += [json_parse_cell(body), *served_cells(stack, fast_store, body)]
         for variant in VARIANTS:
             cells += minimal_cells(stack, data, variant, body)
@@ -442,11 +271,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_ + 1}/{args.rounds}: {cell.path} {cell.variant} x{cell.clients}: "
                       f"{len(cell.latencies)} calls so far", flush=True)
         results = [cell.result() for cell in cells]
-    order = ["in-process eager", "in-process ONNX Runtime", "served HTTP", "served gRPC", "minimal eager HTTP",
+    order = [FASTEST, HANDLER_PATH, "in-process eager", "served HTTP", "served gRPC", "minimal eager HTTP",
              JSON_PARSE, FLOOR_HTTP, FLOOR_GRPC]
-    results.sort(key=lambda r: (VARIANTS.index(r.variant), order.index(r.path), r.clients))
+    results.sort(key=lambda r: (VARIANTS.index(r.variant), order.index(r.path), r.clients, r.load != IDLE))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    write_report(results, args.output, header, args, time.perf_counter() - began)
+    batches = ", ".join(f"{variant}: {batch} clips per call" for variant, batch in best.items())
+    write_report(results, args.output, header, args, time.perf_counter() - began, batches)
     print(args.output.read_text())
     return 0
 

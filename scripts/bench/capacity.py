@@ -13,16 +13,13 @@ import json
 import math
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import numpy as np
-import requests
 
+from scripts.bench.loadgen import run_load
 from scripts.client.core import load_input
 from scripts.serve.torchserve_ctl import DEFAULT_STORE, Ports, TorchServe
-from scripts.wlasl_data import data_root
+from scripts.wlasl_data import reference_clip
 
 
 def replicas_needed(target_rps: float, replica_rps: float, utilisation: float) -> int:
@@ -31,36 +28,12 @@ def replicas_needed(target_rps: float, replica_rps: float, utilisation: float) -
 
 
 def measure(server: TorchServe, model: str, body: dict, clients: int, seconds: float, limit: int) -> dict:
-    """Closed-loop load from `clients` threads; bounded by time and request count."""
-    latencies: list[float] = []
-    failures: list[int] = []
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    url, headers = f"{server.inference_url}/predictions/{model}", server.headers()
-
-    def client() -> None:
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                with lock:
-                    if len(latencies) + len(failures) >= limit:
-                        return
-                start = time.perf_counter()
-                status = session.post(url, json=body, headers=headers, timeout=60).status_code
-                with lock:
-                    (latencies if status == 200 else failures).append(
-                        time.perf_counter() - start if status == 200 else status)
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
-    return {"requests": len(latencies), "failed": len(failures), "seconds": round(elapsed, 2),
-            "requests_per_s": round(len(latencies) / elapsed, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1)}
+    """Closed-loop load from `clients` threads (scripts/bench/loadgen.py); bounded by time and request count."""
+    report = run_load(f"{server.inference_url}/predictions/{model}", json.dumps(body).encode(), server.headers(),
+                      lambda response: True, clients, seconds, limit, timeout=60, retries=0)
+    return {"requests": report.correct, "failed": report.lost, "seconds": round(report.seconds, 2),
+            "requests_per_s": round(report.correct / report.seconds, 1),
+            "p50_ms": round(report.percentile(50), 1), "p95_ms": round(report.percentile(95), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--utilisation", type=float, default=0.7, help="target load per replica (HPA target)")
     parser.add_argument("--targets", type=float, nargs="+", default=[100, 500, 2000], help="requests/s to plan for")
     args = parser.parse_args(argv)
-    body = load_input(args.clip or data_root() / "pose" / "32162")
+    body = load_input(args.clip or reference_clip())
     with tempfile.TemporaryDirectory(prefix="tgcn-capacity-") as run_dir:
         server = TorchServe(Path(run_dir), args.model_store, ports=Ports.free())
         server.start([args.model])

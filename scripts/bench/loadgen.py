@@ -1,6 +1,8 @@
-"""Concurrent load against a live TorchServe: bounded in time and count, every answer checked.
+"""Load generation for every benchmark and load test: one closed-loop driver (`drive`), one
+percentile function, and `run_load`, concurrent checked HTTP load against a live TorchServe.
 
-Used by scripts/bench/soak.py and by the fault tests (worker SIGKILL, set-default under load). A client
+`drive` runs the benchmark's and the batching sweep's cells; `run_load` (built on it) serves the
+soak, the capacity measurement and the fault tests (worker SIGKILL, set-default under load). A client
 call ends with a checked answer, a retried-then-answered call, or a counted failure; none can hang
 past its timeout. TorchServe answers 503 while a model has no worker, and 500 or 507 "Worker died."
 to the requests a killed worker held: such a call is retried after a short pause (inference is
@@ -8,17 +10,79 @@ idempotent) and counted as retried.
 """
 from __future__ import annotations
 
-import statistics
+import math
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import psutil
 import requests
 
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation between order statistics; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def drive(call: Callable[[], int | None], clients: int, seconds: float, warmup: float = 0.0,
+          hold: threading.Event | None = None) -> tuple[list[float], int, float]:
+    """Run `call` in `clients` threads, closed loop, for `warmup` + `seconds`, and on while `hold` is set.
+
+    A call returns the samples it did, or None when its thread should stop (a request budget spent).
+    Returns the latencies (s) and samples of the calls that ended after the warm-up (without `hold`:
+    inside the window), and the measured window's length in seconds."""
+    start = time.perf_counter() + warmup
+    stop = start + seconds
+    latencies: list[float] = []
+    samples = [0]
+    lock = threading.Lock()
+
+    def loop() -> None:
+        while True:
+            began = time.perf_counter()
+            if began >= stop and not (hold is not None and hold.is_set()):
+                return
+            done = call()
+            if done is None:
+                return
+            ended = time.perf_counter()
+            if start <= ended and (ended <= stop or hold is not None):
+                with lock:
+                    latencies.append(ended - began)
+                    samples[0] += done
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, samples[0], seconds if hold is None else max(time.perf_counter() - start, 1e-9)
+
+
+@contextmanager
+def busy_core(seconds: float) -> Iterator[subprocess.Popen]:
+    """One CPU kept busy by a child process that spins for at most `seconds` (killed on exit): the
+    contention scenario, a neighbour on the machine."""
+    spin = f"import time\nend = time.monotonic() + {float(seconds)}\nwhile time.monotonic() < end:\n    pass\n"
+    process = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def retriable(response: requests.Response) -> bool:
@@ -41,9 +105,7 @@ class LoadReport:
 
     def percentile(self, q: float) -> float:
         """Latency percentile in milliseconds (0 when nothing was measured)."""
-        if len(self.latencies) < 2:
-            return 1000 * (self.latencies[0] if self.latencies else 0.0)
-        return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1]
+        return 1000 * percentile(self.latencies, q) if self.latencies else 0.0
 
     def summary(self) -> dict[str, Any]:
         """The figures as a JSON-ready dict."""
@@ -95,43 +157,38 @@ def run_load(url: str, body: bytes, headers: dict[str, str], check: Callable[[re
     """
     report = LoadReport()
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    local = threading.local()
     headers = {"Content-Type": "application/json", **headers}
-    fault_running = threading.Event()
-    if during is not None:
-        fault_running.set()
+    hold = threading.Event() if during is not None else None
 
-    def client() -> None:
-        with requests.Session() as session:
-            while time.monotonic() < deadline or fault_running.is_set():
-                with lock:
-                    if max_requests is not None and report.requests >= max_requests:
-                        return
-                    report.requests += 1
-                started = time.monotonic()
-                outcome, attempts = call(session, url, body, headers, check, timeout, retries)
-                elapsed = time.monotonic() - started
-                with lock:
-                    report.latencies.append(elapsed)
-                    report.retried += attempts > 1
-                    report.statuses[outcome.split(":", 1)[0]] += 1
-                    if outcome == "correct":
-                        report.correct += 1
-                    else:
-                        report.lost += 1
-                        report.failures.append(outcome)
+    def one() -> int | None:
+        with lock:
+            if max_requests is not None and report.requests >= max_requests:
+                return None
+            report.requests += 1
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        outcome, attempts = call(local.session, url, body, headers, check, timeout, retries)
+        with lock:
+            report.retried += attempts > 1
+            report.statuses[outcome.split(":", 1)[0]] += 1
+            if outcome == "correct":
+                report.correct += 1
+            else:
+                report.lost += 1
+                report.failures.append(outcome)
+        return 1
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(client) for _ in range(clients)]
+    if hold is not None:
+        hold.set()
+    with ThreadPoolExecutor(1) as pool:
+        driving = pool.submit(drive, one, clients, seconds, 0.0, hold)
         if during is not None:
             try:
                 during()
             finally:
-                fault_running.clear()
-        for future in futures:
-            future.result()
-    report.seconds = time.monotonic() - started
+                hold.clear()
+        report.latencies, _, report.seconds = driving.result()
     return report
 
 

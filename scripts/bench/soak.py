@@ -21,11 +21,10 @@ from typing import Any
 import requests
 
 from scripts.bench.loadgen import rss_mib, run_load, worker_pids
-from scripts.client.core import load_input
-from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
-from scripts.wlasl_data import data_root
+from scripts.client.core import BASE_CONFIG, DEFAULT_RUN_DIR, load_input
+from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
+from scripts.wlasl_data import REFERENCE_CLIP, reference_clip
 
-CLIP = "32162"
 GLOSS = "language"
 MAX_RSS_GROWTH = 0.05
 
@@ -76,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=180.0, help="load duration (default 180)")
     parser.add_argument("--max-requests", type=int, default=None, help="stop after this many requests")
-    parser.add_argument("--clip", type=Path, default=None, help=f"OpenPose frame folder (default: WLASL clip {CLIP})")
+    parser.add_argument("--clip", type=Path, default=None, help=f"OpenPose frame folder (default: WLASL clip {REFERENCE_CLIP})")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="a running instance (make serve)")
     parser.add_argument("--start", action="store_true", help="start a TorchServe of its own on free ports")
     parser.add_argument("--model-store", type=Path, default=DEFAULT_STORE)
     parser.add_argument("--log-config", choices=("project", "torchserve"), default="project",
                         help="with --start: configs/log4j2.xml or TorchServe's built-in logging")
     args = parser.parse_args(argv)
-    clip = args.clip or data_root() / "pose" / CLIP
+    clip = args.clip or reference_clip()
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
         if args.start:
             server = TorchServe(Path(scratch) / "run", args.model_store, ports=Ports.free(),

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.client import kserve_client
-from scripts.client.core import DEFAULT_KEY_FILE, ClientError, Endpoint, connect, load_input
-from scripts.serve.torchserve_ctl import BASE_CONFIG, read_properties
-from scripts.wlasl_data import data_root
+from scripts.bench.loadgen import percentile
+from scripts.client import connect, kserve_client
+from scripts.client.core import BASE_CONFIG, ClientError, DEFAULT_KEY_FILE, Endpoint, load_input, read_properties
+from scripts.wlasl_data import reference_clip
 
 
 def measure(calls: dict[str, Callable[[], object]], requests: int) -> dict[str, list[float]]:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kserve-config", type=Path, help="config.properties of a kservev2 or kserve instance")
     parser.add_argument("--kserve-key-file", type=Path)
     args = parser.parse_args(argv)
-    body = load_input(args.input or data_root() / "pose" / "32162")
+    body = load_input(args.input or reference_clip())
     endpoint = Endpoint.from_config(args.config, args.key_file)
     http, grpc_client = connect(endpoint, "http"), connect(endpoint, "grpc")
     calls: dict[str, Callable[[], object]] = {"http": lambda: http.predict(args.model, body),
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.requests} requests each, interleaved, model {args.model}")
     for name, values in times.items():
         p50 = statistics.median(values)
-        p90 = float(np.percentile(values, 90))
+        p90 = percentile(values, 90)
         print(f"{name:<24} p50 {p50:7.2f} ms  p90 {p90:7.2f} ms  p50 vs http {p50 / base:5.2f}x")
     return 0
 

@@ -13,10 +13,11 @@ import time
 
 import requests
 
-from scripts.bench.benchmark import VARIANTS, WORK, Cell, http_caller
+from scripts.bench.benchmark import VARIANTS
+from scripts.bench.cells import WORK, Cell, http_caller
 from scripts.client.core import load_input
 from scripts.serve.torchserve_ctl import Ports, TorchServe
-from scripts.wlasl_data import data_root
+from scripts.wlasl_data import reference_clip
 
 SETTINGS = ((1, 0, 1), (8, 5, 1), (8, 0, 1), (8, 0, 2), (16, 0, 2), (16, 5, 2), (32, 0, 2))  # batch, delay ms, workers
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args(argv)
-    body = json.dumps(load_input(data_root() / "pose" / "32162")).encode()
+    body = json.dumps(load_input(reference_clip())).encode()
     server = TorchServe(WORK / "run-tune", WORK / "store", ports=Ports.free())
     server.start([VARIANTS[0]], timeout=180)
     print("| model | batch | delay ms | workers | clients | samples/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|")

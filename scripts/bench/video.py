@@ -16,9 +16,10 @@ from pathlib import Path
 
 import requests
 
-from scripts.client.core import VIDEO_CONFIG, VIDEO_RUN_DIR, load_input, read_token
-from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, read_properties
-from scripts.wlasl_data import data_root
+from scripts.bench.loadgen import percentile
+from scripts.client.core import (BASE_CONFIG, DEFAULT_RUN_DIR, VIDEO_CONFIG, VIDEO_RUN_DIR, auth_header, load_input,
+                                 read_properties, read_token)
+from scripts.wlasl_data import reference_clip
 
 
 def keypoint_latencies(url: str, token: str, body: dict, count: int) -> list[float]:
@@ -26,15 +27,14 @@ def keypoint_latencies(url: str, token: str, body: dict, count: int) -> list[flo
     latencies = []
     for _ in range(count):
         start = time.perf_counter()
-        answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        answer = requests.post(url, json=body, headers=auth_header(token), timeout=60)
         answer.raise_for_status()
         latencies.append(1000 * (time.perf_counter() - start))
     return latencies
 
 
 def summary(latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    return f"p50 {statistics.median(ordered):.1f} ms, p95 {ordered[int(0.95 * (len(ordered) - 1))]:.1f} ms, n={len(ordered)}"
+    return f"p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, n={len(latencies)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     keypoint_url = read_properties(BASE_CONFIG)["inference_address"] + "/predictions/asl100"
     video_url = read_properties(VIDEO_CONFIG)["inference_address"] + "/predictions/asl100_video"
     keypoint_token = read_token(DEFAULT_RUN_DIR / "key_file.json")
-    video_headers = {"Authorization": f"Bearer {read_token(VIDEO_RUN_DIR / 'key_file.json')}",
-                     "Content-Type": "video/mp4"}
-    body = load_input(data_root() / "pose" / "32162")
+    video_headers = {**auth_header(read_token(VIDEO_RUN_DIR / "key_file.json")), "Content-Type": "video/mp4"}
+    body = load_input(reference_clip())
 
     start = time.perf_counter()
     answer = requests.post(video_url, data=data, headers=video_headers, timeout=600)

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from handlers.runtime import RUNTIMES
-from scripts.client import kserve_client
+from handlers.tgcn_config import RUNTIMES
+from scripts.client import connect, kserve_client
+from scripts.client.core import (BASE_CONFIG, DEFAULT_KEY_FILE, VIDEO_CONFIG, VIDEO_RUN_DIR, ClientError, Endpoint,
+                                 extract_locally, load_input, read_properties)
 from scripts.serve import lifecycle
-from scripts.client.core import (DEFAULT_KEY_FILE, VIDEO_CONFIG, VIDEO_RUN_DIR, ClientError, Endpoint, connect,
-                            extract_locally, load_input)
-from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_STORE, VIDEO_SUFFIX, read_properties
-from scripts.wlasl_data import Weights, data_root, find_weights
+from scripts.serve.torchserve_ctl import DEFAULT_STORE, VIDEO_SUFFIX
+from scripts.wlasl_data import Weights, data_root, find_weights, reference_clip
 
 PREDICT_TRANSPORTS = ("http", "grpc", "kserve", "kservev2", "kservev2-grpc")
 
@@ -65,7 +65,7 @@ def print_answer(answer: dict[str, Any], source: Path) -> None:
 
 def smoke_of(args: argparse.Namespace) -> lifecycle.Smoke:
     """The smoke prediction: --smoke INPUT, else WLASL clip 32162 from the data directory."""
-    source = args.smoke or data_root() / "pose" / "32162"
+    source = args.smoke or reference_clip()
     return lifecycle.Smoke(load_input(source), args.expect)
 
 

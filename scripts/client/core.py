@@ -1,19 +1,17 @@
-"""Client library for tgcn-serve: predictions and model management over HTTP or gRPC.
+"""The client's core: where an instance answers (Endpoint), its tokens, request bodies, errors.
 
-    from scripts.client.core import Endpoint, connect, load_input
-    client = connect(Endpoint.from_config(), "grpc")        # or "http"
-    answer = client.predict("asl100", load_input(Path("../shared/data/wlasl/pose/32162")))
-
-Both transports have the same methods and raise ClientError with a message that says what went
-wrong (missing or expired token, unknown model or version, bad input, server down). Tokens come
-from TorchServe's key_file.json (`run/key_file.json` unless another path is given). The KServe
-protocols are in scripts/client/kserve_client.py, versioning in scripts/serve/lifecycle.py, the CLI in scripts/client/cli.py.
+The transports build on this module (http_client.py, grpc_client.py, kserve_client.py), the CLI on
+them; it imports no other part of the project, so `pip install '.[client]'` needs no torch or TorchServe.
+Tokens come from TorchServe's key_file.json (`run/key_file.json` unless another path is given).
+Default paths are those of the checkout this package lives in; an installed copy uses
+$TGCN_SERVE_HOME, else the current directory.
 """
 from __future__ import annotations
 
 import base64
 import importlib.util
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,15 +19,25 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import requests
 
-from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, TOKEN_REJECTED, TorchServe, read_properties
-from scripts.wlasl_data import REPO
 
+
+def home() -> Path:
+    """The checkout this package lives in, else $TGCN_SERVE_HOME, else the current directory."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "config.properties").is_file() and (checkout / "handlers").is_dir():
+        return checkout
+    return Path(os.environ.get("TGCN_SERVE_HOME") or Path.cwd())
+
+
+HOME = home()
+BASE_CONFIG = HOME / "config.properties"  # the instance of `make serve`
+DEFAULT_RUN_DIR = HOME / "run"
 DEFAULT_KEY_FILE = DEFAULT_RUN_DIR / "key_file.json"
+VIDEO_CONFIG = HOME / "configs" / "video.properties"  # the video TorchServe (make serve-video)
+VIDEO_RUN_DIR = HOME / "run-video"
 VIDEO_FILES = (".mp4", ".webm", ".avi")
-VIDEO_CONFIG = REPO / "configs" / "video.properties"  # the video TorchServe (make serve-video)
-VIDEO_RUN_DIR = REPO / "run-video"
+TOKEN_REJECTED = "Token Authorization failed"
 
 
 class ClientError(RuntimeError):
@@ -64,10 +72,26 @@ class Endpoint:
         """The endpoint of `make serve` (config.properties, run/key_file.json)."""
         return cls.from_properties(read_properties(config), key_file)
 
-    @classmethod
-    def of(cls, server: TorchServe) -> Endpoint:
-        """The endpoint of an instance started with scripts.serve.torchserve_ctl."""
-        return cls.from_properties(server.properties, server.key_file)
+
+def read_properties(path: Path) -> dict[str, str]:
+    """A Java .properties file's key=value lines (comments dropped)."""
+    properties = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, value = line.split("=", 1)
+            properties[key.strip()] = value.strip()
+    return properties
+
+
+def auth_header(token: str) -> dict[str, str]:
+    """The HTTP header that carries a TorchServe token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def auth_metadata(token: str) -> tuple[tuple[str, str], ...]:
+    """The gRPC metadata that carries a TorchServe token."""
+    return (("authorization", f"Bearer {token}"),)
 
 
 def read_token(key_file: Path, kind: str = "inference", now: datetime | None = None) -> str:
@@ -150,74 +174,3 @@ class Client(Protocol):
     def set_default(self, model: str, version: str) -> str: ...
     def scale(self, model: str, workers: int, version: str | None = None) -> str: ...
     def unregister(self, model: str, version: str | None = None) -> str: ...
-
-
-class HttpClient:
-    """The REST inference (/predictions) and management APIs."""
-
-    def __init__(self, endpoint: Endpoint, timeout: float = 60.0) -> None:
-        self.endpoint = endpoint
-        self.timeout = timeout
-
-    def _call(self, method: str, url: str, kind: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {read_token(self.endpoint.key_file, kind)}"}
-        try:
-            response = requests.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise ClientError(f"cannot reach {url}: {exc}") from None
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {"message": response.text}
-        if response.status_code == 200:
-            return answer
-        message = answer.get("error") or answer.get("message") if isinstance(answer, dict) else str(answer)
-        if TOKEN_REJECTED in str(message):
-            raise ClientError(f"{url}: the {kind} token from {self.endpoint.key_file} was rejected (wrong, expired "
-                              "or from another instance)", response.status_code)
-        raise ClientError(f"{method} {url} answered {response.status_code}: {message or response.reason}",
-                          response.status_code)
-
-    def predict(self, model: str, body: dict[str, Any], version: str | None = None) -> dict[str, Any]:
-        """POST one request body to /predictions/<model>[/<version>]."""
-        url = f"{self.endpoint.inference_url}/predictions/{model}" + (f"/{version}" if version else "")
-        return check_answer(self._call("POST", url, "inference", json=body), url)
-
-    def list_models(self) -> list[str]:
-        answer = self._call("GET", f"{self.endpoint.management_url}/models", "management", params={"limit": 1000})
-        return [entry["modelName"] for entry in answer["models"]]
-
-    def describe(self, model: str, version: str | None = "all") -> list[dict[str, Any]]:
-        """`model` as the management API describes it: every version ("all"), one, or (None) the default."""
-        suffix = f"/{version}" if version else ""
-        return self._call("GET", f"{self.endpoint.management_url}/models/{model}{suffix}", "management")
-
-    def register(self, archive: str, batch_size: int | None = None, workers: int = 1) -> str:
-        """Register an archive of the model store by file name; returns when its workers are up."""
-        params: dict[str, Any] = {"url": archive, "initial_workers": workers, "synchronous": "true"}
-        if batch_size:
-            params["batch_size"] = batch_size
-        return self._call("POST", f"{self.endpoint.management_url}/models", "management", params=params)["status"]
-
-    def set_default(self, model: str, version: str) -> str:
-        url = f"{self.endpoint.management_url}/models/{model}/{version}/set-default"
-        return self._call("PUT", url, "management")["status"]
-
-    def scale(self, model: str, workers: int, version: str | None = None) -> str:
-        url = f"{self.endpoint.management_url}/models/{model}" + (f"/{version}" if version else "")
-        params = {"min_worker": workers, "max_worker": workers, "synchronous": "true"}
-        return self._call("PUT", url, "management", params=params)["status"]
-
-    def unregister(self, model: str, version: str | None = None) -> str:
-        url = f"{self.endpoint.management_url}/models/{model}" + (f"/{version}" if version else "")
-        return self._call("DELETE", url, "management")["status"]
-
-
-def connect(endpoint: Endpoint, transport: str = "http", timeout: float = 60.0) -> Client:
-    """A client for `transport` "http" or "grpc"."""
-    if transport == "http":
-        return HttpClient(endpoint, timeout)
-    if transport == "grpc":
-        from scripts.client.grpc_client import GrpcClient
-        return GrpcClient(endpoint, timeout)
-    raise ClientError(f"unknown transport {transport!r}: use http or grpc")

@@ -1,6 +1,6 @@
 """The gRPC transport of scripts.client.core: TorchServe's InferenceAPIsService and ManagementAPIsService.
 
-Stubs come from scripts.client.grpc_stubs (generated from the protos in the installed TorchServe jar).
+Stubs come from scripts.client.grpc_stubs (generated from the vendored TorchServe 0.12 protos).
 The token travels as `authorization: Bearer <key>` metadata; gRPC status codes become ClientErrors.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from scripts.client import grpc_stubs
-from scripts.client.core import ClientError, Endpoint, check_answer, read_token
+from scripts.client.core import ClientError, Endpoint, auth_metadata, check_answer, read_token
 
 STATUS_HINTS = {
     grpc.StatusCode.PERMISSION_DENIED: "the {kind} token from {key_file} was rejected (wrong, expired or from "
@@ -50,7 +50,7 @@ class GrpcClient:
             grpc.insecure_channel(endpoint.grpc_management))
 
     def _call(self, method: Callable[..., Any], request: Any, kind: str, what: str) -> Any:
-        metadata = (("authorization", f"Bearer {read_token(self.endpoint.key_file, kind)}"),)
+        metadata = auth_metadata(read_token(self.endpoint.key_file, kind))
         try:
             return method(request, metadata=metadata, timeout=self.timeout)
         except grpc.RpcError as error:

@@ -1,9 +1,10 @@
-"""TorchServe's gRPC Python stubs, generated from the protos inside the installed frontend jar.
+"""TorchServe's gRPC Python stubs, generated from the vendored TorchServe 0.12.0 protos.
 
-The jar (`ts/frontend/model-server.jar`) carries `proto/inference.proto`, `management.proto` and
-`open_inference_grpc.proto`; `google/rpc/status.proto` comes from googleapis-common-protos. The
-stubs are written to build/grpc/ (git-ignored) by scripts/setup.sh, and regenerated on first use
-whenever the jar changes.
+`scripts/client/protos/` holds `inference.proto`, `management.proto` and `open_inference_grpc.proto`
+exactly as the TorchServe 0.12.0 jar carries them (see protos/NOTICE.md); `google/rpc/status.proto`
+comes from googleapis-common-protos. An installed package (`pip install '.[client]'`) carries the
+stubs generated at build time in `scripts/client/_stubs/`; a checkout generates them into
+build/grpc/ (git-ignored) with grpcio-tools, regenerating whenever the protos change.
 
     python -m scripts.client.grpc_stubs            # (re)generate build/grpc/
 """
@@ -13,13 +14,12 @@ import hashlib
 import importlib
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 from types import ModuleType
 
-from scripts.wlasl_data import REPO
-
-STUB_DIR = REPO / "build" / "grpc"
+PROTO_DIR = Path(__file__).resolve().parent / "protos"
+PACKAGED_STUBS = Path(__file__).resolve().parent / "_stubs"  # written by setup.py's build step
+CHECKOUT_STUBS = Path(__file__).resolve().parents[2] / "build" / "grpc"
 PROTOS = ("inference.proto", "management.proto", "open_inference_grpc.proto")
 MODULES = ("inference_pb2", "inference_pb2_grpc", "management_pb2", "management_pb2_grpc",
            "open_inference_grpc_pb2", "open_inference_grpc_pb2_grpc")
@@ -29,13 +29,12 @@ class StubError(RuntimeError):
     """The stubs could not be generated."""
 
 
-def frontend_jar() -> Path:
-    """The installed TorchServe frontend jar."""
-    import ts
-    jar = Path(ts.__file__).resolve().parent / "frontend" / "model-server.jar"
-    if not jar.is_file():
-        raise StubError(f"{jar} not found: is torchserve installed in this environment (bash scripts/setup.sh)?")
-    return jar
+def protos_digest() -> str:
+    """sha256 over the vendored protos, the stamp that says whether generated stubs are current."""
+    digest = hashlib.sha256()
+    for name in PROTOS:
+        digest.update((PROTO_DIR / name).read_bytes())
+    return digest.hexdigest()
 
 
 def _include_dirs() -> list[Path]:
@@ -48,33 +47,36 @@ def _include_dirs() -> list[Path]:
     return [Path(grpc_tools.__file__).resolve().parent / "_proto", googleapis]
 
 
-def generate(out: Path = STUB_DIR) -> Path:
-    """Extract the protos from the jar and compile them into Python modules under `out`."""
-    from grpc_tools import protoc
-    jar = frontend_jar()
-    digest = hashlib.sha256(jar.read_bytes()).hexdigest()
-    stamp = out / "jar.sha256"
-    if stamp.is_file() and stamp.read_text().strip() == digest and all((out / f"{m}.py").is_file() for m in MODULES):
+def current(out: Path) -> bool:
+    """Whether `out` holds every stub module, generated from the protos as they are now."""
+    stamp = out / "protos.sha256"
+    return (stamp.is_file() and stamp.read_text().strip() == protos_digest()
+            and all((out / f"{module}.py").is_file() for module in MODULES))
+
+
+def generate(out: Path = CHECKOUT_STUBS) -> Path:
+    """Compile the vendored protos into Python modules under `out` (needs grpcio-tools)."""
+    if current(out):
         return out
+    try:
+        from grpc_tools import protoc
+    except ImportError:
+        raise StubError("generating the gRPC stubs needs grpcio-tools (installed packages carry them built)") from None
     if out.exists():
         shutil.rmtree(out)
-    protos = out / "proto"
-    protos.mkdir(parents=True)
-    with zipfile.ZipFile(jar) as archive:
-        for name in PROTOS:
-            (protos / name).write_bytes(archive.read(f"proto/{name}"))
-    includes = [f"-I{path}" for path in (protos, *_include_dirs())]
-    args = ["protoc", *includes, f"--python_out={out}", f"--grpc_python_out={out}", *(str(protos / n) for n in PROTOS)]
+    out.mkdir(parents=True)
+    includes = [f"-I{path}" for path in (PROTO_DIR, *_include_dirs())]
+    args = ["protoc", *includes, f"--python_out={out}", f"--grpc_python_out={out}", *(str(PROTO_DIR / n) for n in PROTOS)]
     if protoc.main(args) != 0:
-        raise StubError(f"protoc failed for {', '.join(PROTOS)} from {jar}")
-    stamp.write_text(digest + "\n")
+        raise StubError(f"protoc failed for {', '.join(PROTOS)} in {PROTO_DIR}")
+    (out / "protos.sha256").write_text(protos_digest() + "\n")
     return out
 
 
 def load() -> dict[str, ModuleType]:
-    """The generated modules by name (generated first if missing or stale)."""
-    out = generate()
-    if str(out) not in sys.path:
+    """The generated modules by name: the packaged ones, else the checkout's (generated first if stale)."""
+    out = PACKAGED_STUBS if current(PACKAGED_STUBS) else generate()
+    if str(out) not in sys.path:  # the generated *_grpc modules import their *_pb2 siblings by plain name
         sys.path.insert(0, str(out))
     return {name: importlib.import_module(name) for name in MODULES}
 

@@ -14,12 +14,12 @@ import numpy as np
 import requests
 
 from scripts.client import grpc_stubs
-from scripts.client.core import ClientError, Endpoint, check_answer, read_token
+from scripts.client.core import ClientError, Endpoint, auth_header, auth_metadata, check_answer, read_token
 from scripts.client.grpc_client import rpc_error
 
 
 def _post(endpoint: Endpoint, url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {read_token(endpoint.key_file)}"}
+    headers = auth_header(read_token(endpoint.key_file))
     try:
         response = requests.post(url, json=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
@@ -73,7 +73,7 @@ def v2_infer_grpc(endpoint: Endpoint, model: str, samples: np.ndarray, top_k: in
         contents = entry.contents.fp32_contents if tensor["datatype"] == "FP32" else entry.contents.int_contents
         contents.extend(tensor["data"])
     stub = stubs["open_inference_grpc_pb2_grpc"].GRPCInferenceServiceStub(grpc.insecure_channel(endpoint.grpc_inference))
-    metadata = (("authorization", f"Bearer {read_token(endpoint.key_file)}"),)
+    metadata = auth_metadata(read_token(endpoint.key_file))
     try:
         reply = stub.ModelInfer(request, metadata=metadata, timeout=timeout)
     except grpc.RpcError as error:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.client.core import DEFAULT_KEY_FILE, Endpoint
-from scripts.serve.torchserve_ctl import BASE_CONFIG, DEFAULT_RUN_DIR, read_properties
+from scripts.client.core import BASE_CONFIG, DEFAULT_KEY_FILE, DEFAULT_RUN_DIR, Endpoint, read_properties
 from scripts.wlasl_data import REPO
 
 WEB_ROOT = REPO / "web"

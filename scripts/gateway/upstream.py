@@ -18,8 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from scripts.client.core import ClientError, Endpoint, read_token
-from scripts.serve.torchserve_ctl import TOKEN_REJECTED
+from scripts.client.core import TOKEN_REJECTED, ClientError, Endpoint, auth_header, read_token
 
 RENEW_MARGIN = timedelta(seconds=5)  # renew a key this long before TorchServe would reject it
 START_HINT = "start it with `make web` (or `make serve`)"
@@ -115,7 +114,7 @@ class Upstream:
                     content_type: str | None = None, params: dict[str, Any] | None = None) -> Answer:
         if self._session is None:
             raise RuntimeError("Upstream.start() was not called")
-        headers = {"Authorization": f"Bearer {key}"}
+        headers = auth_header(key)
         if content_type:
             headers["Content-Type"] = content_type
         started = time.perf_counter()

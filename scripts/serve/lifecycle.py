@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.archive.build_archives import BuildError, build
 from scripts.client.core import Client, ClientError
 from scripts.wlasl_data import Weights
+
 
 @dataclass(frozen=True)
 class Smoke:
@@ -51,7 +51,9 @@ def build_version(variant: str, version: str, weights: Weights, data: Path, stor
                   runtime: str | None = None) -> str:
     """Build `variant` version `version` into the store as <variant>-<version>.mar; returns that name.
 
-    `runtime` overrides the variant's configured one (handlers/runtime.py RUNTIMES)."""
+    `runtime` overrides the variant's configured one (handlers/tgcn_config.py RUNTIMES)."""
+    from scripts.archive.build_archives import BuildError, build  # imports torch: only when building
+
     name = f"{variant}-{version}.mar"
     target = store / name
     with tempfile.TemporaryDirectory(prefix=f"{variant}-{version}-") as tmp:

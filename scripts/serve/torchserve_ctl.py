@@ -22,17 +22,16 @@ from pathlib import Path
 
 import requests
 
+from scripts.client.core import (BASE_CONFIG, DEFAULT_RUN_DIR, TOKEN_REJECTED, Endpoint, auth_header,
+                                 read_properties)
 from scripts.wlasl_data import REPO
 
-DEFAULT_RUN_DIR = REPO / "run"
 DEFAULT_STORE = REPO / "model_store"
-BASE_CONFIG = REPO / "config.properties"
 # TorchServe's stock KServe envelopes answer only the first request of a batch (the others fail with
 # 503), so under them every model is registered with batch size 1 instead of its archive's batchSize.
 UNBATCHED_ENVELOPES = ("kserve", "kservev2")
 VIDEO_SUFFIX = "_video"  # video archives run on their own instance from .venv-video (README "Video")
 LOG_CONFIG = REPO / "configs" / "log4j2.xml"
-TOKEN_REJECTED = "Token Authorization failed"  # how TorchServe refuses a wrong or expired key
 DEATH_GRACE_S = 10.0  # how long a dead worker's traceback may take to reach the log
 
 
@@ -71,17 +70,6 @@ class Ports:
                 "grpc_inference_port": str(self.grpc_inference),
                 "grpc_management_port": str(self.grpc_management),
                 "initial_worker_port": str(self.worker)}
-
-
-def read_properties(path: Path) -> dict[str, str]:
-    """A Java .properties file's key=value lines (comments dropped)."""
-    properties = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")) and "=" in line:
-            key, value = line.split("=", 1)
-            properties[key.strip()] = value.strip()
-    return properties
 
 
 def default_models(store: Path) -> list[str]:
@@ -138,14 +126,18 @@ class TorchServe:
         """Authorization header for the inference or management API (none when tokens are off)."""
         if self.properties.get("disable_token_authorization") == "true":
             return {}
-        return {"Authorization": f"Bearer {self.keys()[kind]}"}
+        return auth_header(self.keys()[kind])
+
+    def endpoint(self) -> Endpoint:
+        """Where this instance answers, for the client library."""
+        return Endpoint.from_properties(self.properties, self.key_file)
 
     def renew_key(self, kind: str) -> None:
         """Have TorchServe issue a new `kind` key (POST /token with the API key, which does not expire);
         TorchServe rewrites the key file."""
         try:
             requests.post(f"{self.management_url}/token", params={"type": kind},
-                          headers={"Authorization": f"Bearer {self.keys()['API']}"}, timeout=5)
+                          headers=auth_header(self.keys()["API"]), timeout=5)
         except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
             pass  # the caller polls again
 
@@ -185,9 +177,7 @@ class TorchServe:
             command += ["--log-config", str(self.log_config)]
         self.model_log_start = self.model_log.stat().st_size if self.model_log.is_file() else 0
         self.died_at.clear()
-        with open(self.log_file, "wb") as log:
-            process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = self.spawn(command, env)
         self.pid_file.write_text(str(process.pid))
         try:
             if unbatched:
@@ -196,6 +186,12 @@ class TorchServe:
         except BaseException:
             self.stop()
             raise
+
+    def spawn(self, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """Launch TorchServe (Java) in its own process group, its output to torchserve.out."""
+        with open(self.log_file, "wb") as log:
+            return subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def register_unbatched(self, models: list[str], timeout: float, process: subprocess.Popen) -> None:
         """Register `models` from the store with batch size 1, once the management API answers."""

@@ -24,8 +24,9 @@ from tqdm import tqdm
 
 from handlers.labels import glosses_from_wlasl, variant_classes
 from scripts.serve import inprocess
-from scripts.client.core import ClientError, Endpoint, HttpClient, read_token
-from scripts.serve.torchserve_ctl import DEFAULT_RUN_DIR, DEFAULT_STORE
+from scripts.client.core import ClientError, DEFAULT_RUN_DIR, Endpoint, read_token
+from scripts.client import HttpClient
+from scripts.serve.torchserve_ctl import DEFAULT_STORE
 from scripts.wlasl_data import data_root
 
 TOP_K = (1, 5, 10)

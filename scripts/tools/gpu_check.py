@@ -23,9 +23,8 @@ from handlers.tgcn_handler import TGCNHandler
 from scripts.serve import inprocess
 from scripts.client.core import load_input
 from scripts.serve.torchserve_ctl import DEFAULT_STORE
-from scripts.wlasl_data import REPO
+from scripts.wlasl_data import reference_clip
 
-DEFAULT_CLIP = REPO.parent / "shared" / "data" / "wlasl" / "pose" / "32162"
 
 
 def requests_for(batch: int, clip: Path | None, num_classes: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -81,11 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=200, help="at most this many batches per device")
     parser.add_argument("--seconds", type=float, default=20.0, help="at most this long per device")
-    parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP if DEFAULT_CLIP.is_dir() else None,
-                        help="an OpenPose frame folder included in the parity batch")
+    parser.add_argument("--clip", type=Path, default=None,
+                        help="an OpenPose frame folder included in the parity batch (default: the reference clip, if here)")
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument("--require-gpu", action="store_true", help="fail (exit 2) when no GPU is used")
     args = parser.parse_args(argv)
+    if args.clip is None:
+        try:
+            args.clip = reference_clip() if reference_clip().is_dir() else None
+        except FileNotFoundError:  # no WLASL data on this machine: random clips only
+            pass
     if not args.archive.is_file():
         print(f"error: {args.archive} not found: build it (make archives) or pass --archive", file=sys.stderr)
         return 1

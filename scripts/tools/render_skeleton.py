@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from handlers.errors import InputError
 from handlers.keypoints import FRAME_SIZE, MAX_ABS_PIXEL, as_float_array, check_frames, openpose_to_frames
 from handlers.mediapipe_map import mediapipe_to_frames, parse_image_size
-from handlers.payload import decode_base64
+from handlers.payload import Limits, decode_base64
 from handlers.pose_file import pose_to_frames
 from scripts.client.core import ClientError, extract_locally, load_input
 
@@ -31,7 +31,7 @@ COLOURS = {"body": (240, 200, 60), "left": (80, 200, 120), "right": (90, 150, 25
 SIZE = int(FRAME_SIZE)
 
 
-def clip_pixels(body: dict[str, Any], max_frames: int = 5000) -> np.ndarray:
+def clip_pixels(body: dict[str, Any], max_frames: int = Limits.max_frames) -> np.ndarray:
     """A request body (as scripts.client.predict builds it) -> (T, 55, 2) pixel points of the 256-pixel frame."""
     if "openpose_frames" in body:
         return openpose_to_frames(body["openpose_frames"])
