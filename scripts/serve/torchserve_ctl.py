@@ -22,8 +22,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.client.core import (BASE_CONFIG, DEFAULT_RUN_DIR, TOKEN_REJECTED, Endpoint, auth_header,
-                                 read_properties)
+from scripts.client.core import BASE_CONFIG, DEFAULT_RUN_DIR, TOKEN_REJECTED, Endpoint, auth_header, read_properties
 from scripts.wlasl_data import REPO
 
 DEFAULT_STORE = REPO / "model_store"
@@ -132,15 +131,6 @@ class TorchServe:
         """Where this instance answers, for the client library."""
         return Endpoint.from_properties(self.properties, self.key_file)
 
-    def renew_key(self, kind: str) -> None:
-        """Have TorchServe issue a new `kind` key (POST /token with the API key, which does not expire);
-        TorchServe rewrites the key file."""
-        try:
-            requests.post(f"{self.management_url}/token", params={"type": kind},
-                          headers=auth_header(self.keys()["API"]), timeout=5)
-        except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
-            pass  # the caller polls again
-
     def pid(self) -> int | None:
         """The process-group id of a running instance, if any."""
         try:
@@ -236,11 +226,11 @@ class TorchServe:
         try:
             response = requests.get(f"{self.management_url}/models/{model}", headers=self.headers("management"),
                                     timeout=5)
+            if TOKEN_REJECTED in response.text:  # a start slower than token_expiration_min: renew, poll again
+                requests.post(f"{self.management_url}/token?type=management", headers=self.headers("API"), timeout=5)
         except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
             return False
         if response.status_code != 200:
-            if TOKEN_REJECTED in response.text:  # a start slower than token_expiration_min
-                self.renew_key("management")
             return False
         return any(worker.get("status") == "READY" for version in response.json()
                    for worker in version.get("workers", []))
