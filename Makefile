@@ -26,7 +26,7 @@ test: setup browser-setup
 	$(PY) -m pytest -q tests
 
 # The quick tier: no TorchServe, no archive builds, no video or browser (markers: pyproject.toml).
-test-unit: setup
+test-unit: setup web-setup
 	TGCN_UNIT_TIER=1 $(PY) -m pytest -q -m "not live and not slow and not video and not browser" tests
 
 clean: stop
@@ -70,7 +70,7 @@ bench: setup
 	$(PY) -m scripts.bench.benchmark
 
 # The browser page (issue 12, docs/gateway.md): TorchServe (started if not running) and the gateway that
-# serves web/ on http://127.0.0.1:8090/ (GATEWAY_PORT=...). `make stop` stops both.
+# serves web/ on http://127.0.0.1:8000/ (GATEWAY_PORT=...). `make stop` stops both.
 .PHONY: web web-setup browser-setup
 web-setup: setup
 	@bash scripts/setup_web.sh

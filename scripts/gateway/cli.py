@@ -2,7 +2,7 @@
 
     python -m scripts.gateway start     # background; returns when it answers, prints the URL to open
     python -m scripts.gateway stop
-    python -m scripts.gateway serve --port 8090 --config run/config.properties --key-file run/key_file.json
+    python -m scripts.gateway serve --port 8000 --config run/config.properties --key-file run/key_file.json
 
 It binds 127.0.0.1 unless --host says otherwise. TorchServe's addresses come from --config (the
 project's config.properties), its keys from --key-file, and the request-size limit is TorchServe's
@@ -26,7 +26,7 @@ from scripts.wlasl_data import REPO
 
 WEB_ROOT = REPO / "web"
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8090
+DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY = 6553500  # TorchServe's own default max_request_size
 PID_FILE = DEFAULT_RUN_DIR / "gateway.pid"
 LOG_FILE = DEFAULT_RUN_DIR / "gateway.out"
