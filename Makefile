@@ -14,7 +14,7 @@ serve: archives
 	$(PY) -m scripts.serve.torchserve_ctl start
 
 stop:
-	@if [ -x $(PY) ]; then $(PY) -m scripts.serve.torchserve_ctl stop; fi
+	@if [ -x $(PY) ]; then $(PY) -m scripts.gateway stop; $(PY) -m scripts.serve.torchserve_ctl stop; fi
 
 status:
 	@$(PY) -m scripts.serve.torchserve_ctl status
@@ -22,11 +22,11 @@ status:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup
+test: setup browser-setup
 	$(PY) -m pytest -q tests
 
 # The quick tier: no TorchServe, no archive builds, no video or browser (markers: pyproject.toml).
-test-unit: setup
+test-unit: setup web-setup
 	TGCN_UNIT_TIER=1 $(PY) -m pytest -q -m "not live and not slow and not video and not browser" tests
 
 clean: stop
@@ -74,6 +74,19 @@ bench: setup
 .PHONY: bench-video
 bench-video: setup
 	$(VIDEO_PY) -m scripts.bench.video_paths
+
+# The browser page (issue 12, docs/gateway.md): TorchServe (started if not running) and the gateway that
+# serves web/ on http://127.0.0.1:8000/ (GATEWAY_PORT=...). `make stop` stops both.
+.PHONY: web web-setup browser-setup
+web-setup: setup
+	@bash scripts/setup_web.sh
+
+browser-setup: setup
+	@bash scripts/setup_web.sh --browser
+
+web: web-setup
+	@$(PY) -m scripts.serve.torchserve_ctl status >/dev/null 2>&1 || $(MAKE) --no-print-directory serve
+	@$(PY) -m scripts.gateway start
 
 # GPU (a machine with one): the CUDA environment only when asked, then the served GPU check (about 3 min).
 .PHONY: setup-gpu gpu-check

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.client.core import BASE_CONFIG, DEFAULT_RUN_DIR, Endpoint, auth_header, read_properties
+from scripts.client.core import BASE_CONFIG, DEFAULT_RUN_DIR, TOKEN_REJECTED, Endpoint, auth_header, read_properties
 from scripts.wlasl_data import REPO
 
 DEFAULT_STORE = REPO / "model_store"
@@ -226,6 +226,8 @@ class TorchServe:
         try:
             response = requests.get(f"{self.management_url}/models/{model}", headers=self.headers("management"),
                                     timeout=5)
+            if TOKEN_REJECTED in response.text:  # a start slower than token_expiration_min: renew, poll again
+                requests.post(f"{self.management_url}/token?type=management", headers=self.headers("API"), timeout=5)
         except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
             return False
         if response.status_code != 200:

@@ -8,7 +8,6 @@ is first run through MediaPipe Holistic here (needs .venv-video/bin/python).
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from handlers.errors import InputError
-from handlers.keypoints import FRAME_SIZE, as_float_array, check_frames, openpose_to_frames
-from handlers.mediapipe_map import mediapipe_to_frames
-from handlers.payload import Limits
+from handlers.keypoints import FRAME_SIZE, MAX_ABS_PIXEL, as_float_array, check_frames, openpose_to_frames
+from handlers.mediapipe_map import mediapipe_to_frames, parse_image_size
+from handlers.payload import Limits, decode_base64
 from handlers.pose_file import pose_to_frames
 from scripts.client.core import ClientError, extract_locally, load_input
 
@@ -37,11 +36,12 @@ def clip_pixels(body: dict[str, Any], max_frames: int = Limits.max_frames) -> np
     if "openpose_frames" in body:
         return openpose_to_frames(body["openpose_frames"])
     if "mediapipe_frames" in body:
-        return mediapipe_to_frames(body["mediapipe_frames"])
+        return mediapipe_to_frames(body["mediapipe_frames"],
+                                   parse_image_size(body.get("image_width"), body.get("image_height")))
     if "pose_file" in body:
-        return pose_to_frames(base64.b64decode(body["pose_file"]), max_frames)
+        return pose_to_frames(decode_base64(body["pose_file"], "pose_file"), max_frames)
     if "frames" in body:
-        return check_frames(as_float_array(body["frames"], "frames"), "frames")
+        return check_frames(as_float_array(body["frames"], "frames", MAX_ABS_PIXEL), "frames")
     raise InputError("expected OpenPose frames, MediaPipe frames, a .pose file or a (T, 55, 2) array")
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from scripts.gateway.cli import main
+
+sys.exit(main())
