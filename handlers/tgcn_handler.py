@@ -17,6 +17,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from handlers.device import select_device
 from handlers.envelopes import NATIVE, error_body, unwrap, wrap
 from handlers.errors import InputError
+from handlers.keypoints import MIN_HAND_FRAMES
 from handlers.labels import read_glosses
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)
@@ -51,7 +52,8 @@ class TGCNHandler(BaseHandler):
         self.limits = Limits(num_samples=config.num_samples, num_classes=num_classes,
                              default_top_k=int(settings.get("default_top_k", 5)),
                              max_frames=int(settings.get("max_frames", 5000)),
-                             max_windows=int(settings.get("max_windows", 64)))
+                             max_windows=int(settings.get("max_windows", 64)),
+                             min_hand_frames=int(settings.get("min_hand_frames", MIN_HAND_FRAMES)))
         self.model_name = context.model_name
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context

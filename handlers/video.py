@@ -16,9 +16,10 @@ from typing import Any, Iterator
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.keypoints import fill_empty_frames, frames_to_windows
+from handlers.keypoints import fill_empty_frames
 from handlers.mediapipe_map import holistic_to_points
-from handlers.payload import VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, media_type, parse_body, parse_top_k
+from handlers.payload import (VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, decode_pixels, media_type, parse_body,
+                              parse_top_k)
 
 OFFLINE_COMPLEXITY = 1
 Parts = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
@@ -110,4 +111,4 @@ def decode_video_request(body: Any, content_type: str | None, limits: Limits, vi
         data, top_k = decode_base64(parsed.get("video"), "video"), parsed.get("top_k")
     top_k = parse_top_k(top_k, limits)
     pixels = extractor.clip_points(data, video_limits)
-    return Decoded("video", frames_to_windows(pixels, limits.num_samples), top_k, len(pixels))
+    return decode_pixels(pixels, "video", top_k, limits)

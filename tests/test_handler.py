@@ -122,7 +122,7 @@ def test_decode_errors_name_the_problem(body, message: str) -> None:
 
 
 def test_decoded_windows_are_model_ready() -> None:
-    decoded = decode_request({"frames": np.zeros((3, 55, 2)).tolist()}, LIMITS)
+    decoded = decode_request({"frames": np.full((LIMITS.min_hand_frames, 55, 2), 100.0).tolist()}, LIMITS)
     assert isinstance(decoded, Decoded) and decoded.windows.flags["C_CONTIGUOUS"]
     assert torch.from_numpy(decoded.windows).dtype == torch.float32
 
