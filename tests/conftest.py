@@ -18,7 +18,7 @@ from scripts.wlasl_data import data_root, reference_clip
 
 SHARED = data_root()  # the WLASL data: WLASL_DATA, else data/wlasl/, else ../shared/data/wlasl/
 TIER_FIXTURES = {
-    "live": {"server", "video_server", "kserve"},
+    "live": {"server", "video_server", "kserve", "kservev2"},
     "slow": {"model_store", "data_tree", "wlasl_tree", "packed"},
     "video": {"photo", "video_server"},
 }
