@@ -6,7 +6,8 @@ import logging
 import xml.etree.ElementTree as ET
 
 from handlers.log_hygiene import keep_record
-from scripts.bench.log_flood import BAD_BODIES, flood, rolling_config
+from scripts.bench.log_flood import flood, rolling_config
+from scripts.bench.mixed import HOSTILE
 from scripts.serve.torchserve_ctl import LOG_CONFIG, TorchServe
 
 MAX_BYTES_PER_BAD_REQUEST = 200  # model_log: one line of about 130 bytes per rejecting batch (was ~390 on average)
@@ -37,8 +38,8 @@ def test_every_log_file_rolls_at_a_size_and_keeps_a_bounded_number(tmp_path) -> 
 def test_bad_requests_cost_one_short_line_each(server: TorchServe) -> None:
     model_log = server.run_dir / "logs" / "model_log.log"
     start = model_log.stat().st_size
-    report = flood(server, "asl100", count=6 * len(BAD_BODIES), clients=2)
-    assert report["refused_as_expected"] == report["bad_requests"] == 6 * len(BAD_BODIES), report["first_failures"]
+    report = flood(server, "asl100", count=6 * len(HOSTILE), clients=2)
+    assert report["refused_as_expected"] == report["bad_requests"] == 6 * len(HOSTILE), report["first_failures"]
     written = model_log.read_bytes()[start:].decode("utf-8", errors="replace")
     assert "Traceback" not in written and "Failed json decoding" not in written
     assert report["log_bytes_per_1000_bad_requests"]["model_log.log"] <= 1000 * MAX_BYTES_PER_BAD_REQUEST

@@ -1,7 +1,7 @@
 """Log flooding: how many log bytes 1,000 rejected requests cost, and whether log rolling caps the total.
 
-Sends `--count` bad requests (invalid JSON, an unknown field, a clip without hands, top_k 0 over
-HTTP; invalid JSON and a clip without hands over gRPC Predictions), checks that each is refused with
+Sends `--count` bad requests (scripts/bench/mixed.py HOSTILE: invalid JSON, an unknown field, a clip
+without hands, top_k 0; two over HTTP to one over gRPC Predictions), checks that each is refused with
 its 4xx, and reports the bytes every log file grew by per 1,000 of them. With `--roll-size 64KB` the
 instance runs with configs/log4j2.xml rolling at that size instead of 20 MB, and the report lists the
 files on disk and their total, which must stay under (kept + 1) x roll size per log.
@@ -12,28 +12,19 @@ files on disk and their total, which must stay under (kept + 1) x roll size per 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import re
 import sys
 import tempfile
-import threading
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import grpc
-import requests
-
-from scripts.bench.loadgen import drive
+from scripts.bench.loadgen import run_calls
+from scripts.bench.mixed import http_hostile, grpc_hostile
 from scripts.bench.soak import log_bytes, per_thousand
-from scripts.client import grpc_stubs
 from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
 
-NO_HANDS = json.dumps({"openpose_frames": [{"people": [{"pose_keypoints_2d": [0.0] * 75}]}] * 20}).encode()
-# (body, expected HTTP status): each answer's JSON error must name the problem.
-BAD_BODIES = [(b'{"frames": [1,', 400, "not valid JSON"), (b'{"evil": 1}', 400, "unknown field"),
-              (NO_HANDS, 422, "not enough hand keypoints"), (b'{"frames": [], "top_k": 0}', 400, "top_k")]
-GRPC_BODIES = [BAD_BODIES[0], BAD_BODIES[2]]
 SIZE = re.compile(r'size="[^"]+"')
 
 
@@ -44,60 +35,16 @@ def rolling_config(roll_size: str, directory: Path) -> Path:
     return path
 
 
-def bad_http(server: TorchServe, model: str) -> Callable[[int], str | None]:
-    """Send bad body number i over HTTP; None when refused as expected, else what went wrong."""
-    url, headers = f"{server.inference_url}/predictions/{model}", {**server.headers(), "Content-Type": "application/json"}
-    local = threading.local()
-
-    def send(i: int) -> str | None:
-        body, status, needle = BAD_BODIES[i % len(BAD_BODIES)]
-        local.session = getattr(local, "session", None) or requests.Session()
-        response = local.session.post(url, data=body, headers=headers, timeout=30)
-        if response.status_code != status or needle not in response.text:
-            return f"HTTP {body[:20]!r}: {response.status_code} {response.text[:120]}"
-        return None
-    return send
-
-
-def bad_grpc(server: TorchServe, model: str) -> Callable[[int], str | None]:
-    """Send bad body number i over gRPC Predictions: TorchServe answers OK with the handler's error body."""
-    stubs = grpc_stubs.load()
-    stub = stubs["inference_pb2_grpc"].InferenceAPIsServiceStub(grpc.insecure_channel(server.endpoint().grpc_inference))
-    metadata = (("authorization", server.headers()["Authorization"]),)
-
-    def send(i: int) -> str | None:
-        body, status, needle = GRPC_BODIES[i % len(GRPC_BODIES)]
-        request = stubs["inference_pb2"].PredictionsRequest(model_name=model, input={"data": body})
-        try:
-            reply = stub.Predictions(request, metadata=metadata, timeout=30)
-        except grpc.RpcError as error:
-            return f"gRPC {body[:20]!r}: {error.code().name} {error.details()}"
-        answer = json.loads(reply.prediction)
-        return None if answer.get("status") == status and needle in answer.get("error", "") else f"gRPC: {answer}"
-    return send
-
-
 def flood(server: TorchServe, model: str, count: int, clients: int = 4) -> dict[str, Any]:
-    """`count` bad requests (two HTTP to one gRPC) from `clients` threads; log bytes per 1,000 of them."""
-    senders = [bad_http(server, model), bad_http(server, model), bad_grpc(server, model)]
-    numbers, lock, failures = itertools.count(), threading.Lock(), []
-
-    def call() -> int | None:
-        with lock:
-            i = next(numbers)
-        if i >= count:
-            return None
-        failure = senders[i % 3](i // 3)
-        if failure:
-            with lock:
-                failures.append(failure)
-        return 1
-
+    """`count` bad requests (two HTTP to one gRPC, scripts/bench/mixed.py) from `clients` threads;
+    log bytes per 1,000 of them."""
     start = log_bytes(server)
-    latencies, sent, _ = drive(call, clients, seconds=3600.0)
-    threading.Event().wait(1.0)  # let the last lines reach the disk
-    return {"bad_requests": sent, "refused_as_expected": sent - len(failures), "first_failures": failures[:5],
-            "log_bytes_per_1000_bad_requests": per_thousand(start, log_bytes(server), sent)}
+    report = run_calls([http_hostile(server, model), http_hostile(server, model), grpc_hostile(server, model)],
+                       clients, seconds=3600.0, max_requests=count)
+    time.sleep(1.0)  # let the last lines reach the disk
+    return {"bad_requests": report.requests, "refused_as_expected": report.refused, "statuses": dict(report.statuses),
+            "first_failures": report.failures[:5],
+            "log_bytes_per_1000_bad_requests": per_thousand(start, log_bytes(server), report.requests)}
 
 
 def on_disk(server: TorchServe) -> dict[str, Any]:
