@@ -1,7 +1,8 @@
 """Call kinds for mixed load (scripts/bench/loadgen.py `run_calls`): valid and hostile requests over HTTP
 and gRPC Predictions, each checked. A call returns (outcome, attempts): 'correct', 'refused <status>'
 for a refusal it expected (a hostile request's 4xx naming the problem; with `overload=True`, TorchServe's
-503 / UNAVAILABLE for a full queue), or a failure description, which the load run counts as lost.
+refusal of a request its full job queue cannot take), or a failure description, which the load run
+counts as lost.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ HOSTILE = [(b'{"frames": [1,', 400, "not valid JSON"), (b'{"evil": 1}', 400, "un
            (NO_HANDS, 422, "not enough hand keypoints"), (b'{"frames": [], "top_k": 0}', 400, "top_k")]
 OVERLOADED = {503: "refused 503", grpc.StatusCode.UNAVAILABLE: "refused UNAVAILABLE",
               grpc.StatusCode.RESOURCE_EXHAUSTED: "refused RESOURCE_EXHAUSTED"}
+# A full job queue: HTTP 503, and over gRPC TorchServe 0.12 answers INTERNAL with this message.
+QUEUE_FULL = "has no worker to serve inference request"
 
 
 def is_gloss(answer: Any, gloss: str) -> bool:
@@ -97,6 +100,8 @@ def grpc_valid(server: TorchServe, model: str, body: bytes, gloss: str, timeout:
             return "correct", 1
         if overload and code in OVERLOADED:
             return OVERLOADED[code], 1
+        if overload and code == grpc.StatusCode.INTERNAL and QUEUE_FULL in str(answer):
+            return "refused INTERNAL (queue full)", 1
         return f"gRPC {code.name}: {str(answer)[:200]}", 1
     return send
 
