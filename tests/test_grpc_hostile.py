@@ -123,3 +123,25 @@ def test_predictions_hostile_catalogue(server: TorchServe, clip_frames: list[dic
 def test_model_infer_hostile_catalogue(kservev2: TorchServe, clip_frames: list[dict]) -> None:
     failures = run_catalogue(Transport(kservev2, "ModelInfer"), MODEL_INFER, clip_frames)
     assert not failures, "\n".join(failures)
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def test_the_client_names_a_full_queue_as_overload() -> None:
+    from scripts.client.core import Endpoint
+    from scripts.client.grpc_client import rpc_error
+
+    endpoint = Endpoint("http://127.0.0.1:1", "http://127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4")
+    full = FakeRpcError(grpc.StatusCode.INTERNAL, 'Model "asl100" has no worker to serve inference request. Please use')
+    assert "overloaded: the model's job queue is full" in str(rpc_error(full, "Predictions asl100", "inference", endpoint))
+    other = FakeRpcError(grpc.StatusCode.INTERNAL, "Model not found: nope")
+    assert "overloaded" not in str(rpc_error(other, "Predictions nope", "inference", endpoint))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench.loadgen import run_calls
-from scripts.bench.mixed import http_hostile, grpc_hostile
+from scripts.bench.mixed import HOSTILE, grpc_hostile, http_hostile
 from scripts.bench.soak import log_bytes, per_thousand
 from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
 
@@ -35,12 +35,14 @@ def rolling_config(roll_size: str, directory: Path) -> Path:
     return path
 
 
-def flood(server: TorchServe, model: str, count: int, clients: int = 4) -> dict[str, Any]:
+def flood(server: TorchServe, model: str, count: int, clients: int = 4,
+          bodies: list[tuple[bytes, int, str]] = HOSTILE) -> dict[str, Any]:
     """`count` bad requests (two HTTP to one gRPC, scripts/bench/mixed.py) from `clients` threads;
     log bytes per 1,000 of them."""
     start = log_bytes(server)
-    report = run_calls([http_hostile(server, model), http_hostile(server, model), grpc_hostile(server, model)],
-                       clients, seconds=3600.0, max_requests=count)
+    calls = [http_hostile(server, model, bodies=bodies), http_hostile(server, model, bodies=bodies),
+             grpc_hostile(server, model, bodies=bodies)]
+    report = run_calls(calls, clients, seconds=3600.0, max_requests=count)
     time.sleep(1.0)  # let the last lines reach the disk
     return {"bad_requests": report.requests, "refused_as_expected": report.refused, "statuses": dict(report.statuses),
             "first_failures": report.failures[:5],
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=2000, help="bad requests to send (default 2000)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--model-store", type=Path, default=DEFAULT_STORE)
+    parser.add_argument("--invalid-json-only", action="store_true", help="send only bodies that are not valid JSON")
     parser.add_argument("--roll-size", default=None, help="roll the logs at this size (e.g. 64KB) instead of 20 MB")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="log-flood-") as scratch:
@@ -67,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         server = TorchServe(Path(scratch) / "run", args.model_store, ports=Ports.free(), log_config=config)
         server.start([args.model])
         try:
-            result = {"roll_size": args.roll_size,
-                      **flood(server, args.model, args.count, args.clients)}
+            result = {"roll_size": args.roll_size, "invalid_json_only": args.invalid_json_only,
+                      **flood(server, args.model, args.count, args.clients,
+                              HOSTILE[:1] if args.invalid_json_only else HOSTILE)}
             if args.roll_size:
                 result["on_disk"] = on_disk(server)
         finally:

@@ -15,6 +15,7 @@ import requests
 
 from scripts.bench.loadgen import Call, call as http_post
 from scripts.client import grpc_stubs
+from scripts.client.grpc_client import QUEUE_FULL  # a full job queue, as TorchServe 0.12 says it over gRPC
 from scripts.serve.torchserve_ctl import TorchServe
 
 NO_HANDS = json.dumps({"openpose_frames": [{"people": [{"pose_keypoints_2d": [0.0] * 75}]}] * 20}).encode()
@@ -23,8 +24,7 @@ HOSTILE = [(b'{"frames": [1,', 400, "not valid JSON"), (b'{"evil": 1}', 400, "un
            (NO_HANDS, 422, "not enough hand keypoints"), (b'{"frames": [], "top_k": 0}', 400, "top_k")]
 OVERLOADED = {503: "refused 503", grpc.StatusCode.UNAVAILABLE: "refused UNAVAILABLE",
               grpc.StatusCode.RESOURCE_EXHAUSTED: "refused RESOURCE_EXHAUSTED"}
-# A full job queue: HTTP 503, and over gRPC TorchServe 0.12 answers INTERNAL with this message.
-QUEUE_FULL = "has no worker to serve inference request"
+
 
 
 def is_gloss(answer: Any, gloss: str) -> bool:
@@ -55,15 +55,15 @@ def http_valid(server: TorchServe, model: str, body: bytes, gloss: str, timeout:
     return send
 
 
-def http_hostile(server: TorchServe, model: str, timeout: float = 60.0) -> Call:
-    """POST the HOSTILE bodies in turn; each must be refused with its status and message."""
+def http_hostile(server: TorchServe, model: str, timeout: float = 60.0, bodies: list[tuple[bytes, int, str]] = HOSTILE) -> Call:
+    """POST the hostile `bodies` in turn; each must be refused with its status and message."""
     url, headers = f"{server.inference_url}/predictions/{model}", {**server.headers(), "Content-Type": "application/json"}
     local = threading.local()
 
     def send() -> tuple[str, int]:
         local.session = getattr(local, "session", None) or requests.Session()
         local.turn = getattr(local, "turn", -1) + 1
-        body, status, needle = HOSTILE[local.turn % len(HOSTILE)]
+        body, status, needle = bodies[local.turn % len(bodies)]
         try:
             response = local.session.post(url, data=body, headers=headers, timeout=timeout)
         except requests.RequestException as exc:
@@ -106,14 +106,14 @@ def grpc_valid(server: TorchServe, model: str, body: bytes, gloss: str, timeout:
     return send
 
 
-def grpc_hostile(server: TorchServe, model: str, timeout: float = 60.0) -> Call:
-    """Predictions with the HOSTILE bodies in turn: status OK and the handler's error body with its status."""
+def grpc_hostile(server: TorchServe, model: str, timeout: float = 60.0, bodies: list[tuple[bytes, int, str]] = HOSTILE) -> Call:
+    """Predictions with the hostile `bodies` in turn: status OK and the handler's error body with its status."""
     predict = grpc_predict(server, model, timeout)
     local = threading.local()
 
     def send() -> tuple[str, int]:
         local.turn = getattr(local, "turn", -1) + 1
-        body, status, needle = HOSTILE[local.turn % len(HOSTILE)]
+        body, status, needle = bodies[local.turn % len(bodies)]
         code, answer = predict(body)
         if code == grpc.StatusCode.OK and isinstance(answer, dict) and answer.get("status") == status \
                 and needle in answer.get("error", ""):
