@@ -38,7 +38,7 @@ class BuildError(RuntimeError):
 
 
 def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Path = HANDLER,
-          overlay: Path | None = None, runtime: str | None = None, handler_settings: dict | None = None) -> Path:
+          overlay: Path | None = None, runtime: str | None = None, settings_override: dict | None = None) -> Path:
     """Check the weights against the config and write the archive's extra files; returns the model config."""
     config_path = weights.config or REPO / "configs" / f"{variant}.ini"
     num_classes = variant_classes(variant)
@@ -66,7 +66,7 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Pa
         handler_settings = {**model_config.get("handler", {}), **extra_config.pop("handler", {})}
         model_config.update(extra_config, handler=handler_settings)
     settings = model_config.setdefault("handler", {})
-    settings.update(handler_settings or {})
+    settings.update(settings_override or {})
     settings["runtime"] = runtime_name({"runtime": runtime or settings.get("runtime", "eager")})
     settings.update(variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
     if settings["runtime"] != "eager":
