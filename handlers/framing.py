@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.keypoints import FRAME_SIZE, HAND_POINTS, frames_to_windows
+from handlers.keypoints import FRAME_SIZE, HAND_POINTS
 
 FRAMINGS = ("frame", "body")
 NECK, RIGHT_SHOULDER, LEFT_SHOULDER = 1, 2, 5
@@ -127,13 +127,11 @@ def frame_points(pixels: np.ndarray, framing: str, stats: BodyStats | None, mirr
     return pixels
 
 
-def framed(pixels: np.ndarray, kind: str, options: dict[str, Any], framing: FramingSettings,
-           num_samples: int | None = None) -> np.ndarray:
+def framed(pixels: np.ndarray, kind: str, options: dict[str, Any], framing: FramingSettings) -> np.ndarray:
     """(T, 55, 2) pixel points -> the points in the framing the request asked for (or its kind's
-    default), un-mirrored when `mirrored` is true; windowed when `num_samples` is given."""
+    default), un-mirrored when `mirrored` is true."""
     chosen = framing.choose(kind, options.get("framing"))
-    pixels = frame_points(pixels, chosen, framing.stats, parse_mirrored(options.get("mirrored")))
-    return pixels if num_samples is None else frames_to_windows(pixels, num_samples)
+    return frame_points(pixels, chosen, framing.stats, parse_mirrored(options.get("mirrored")))
 
 
 FRAMED_KINDS = ("openpose_frames", "frames", "npy", "mediapipe_frames", "pose_file", "video")

@@ -18,6 +18,11 @@ BODY_POINTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 17, 18)
 HAND_POINTS = 21
 FRAME_SIZE = 256.0
 NUM_WINDOWS = 4
+# The fewest frames that must show a hand (any of the 42 hand points detected) for a clip to be
+# classified. The 13 real WLASL clips in the shared data show a hand in 13 to 35 frames (the fewest:
+# 32162, 13 of its 13 frames); 10 leaves a margin below that. An archive setting (handler.min_hand_frames).
+MIN_HAND_FRAMES = 10
+HAND_SLICE = slice(len(BODY_POINTS), len(BODY_POINTS) + 2 * HAND_POINTS)
 # Sanity bound for pixel coordinates (frames are 256 pixels; OpenPose on 8K video stays far below).
 MAX_ABS_PIXEL = 1e5
 # A person's OpenPose fields and point counts; the 55 model points among their 67, in model order.
@@ -54,6 +59,9 @@ def openpose_frame_points(frame: Any, index: int = 0) -> np.ndarray | None:
     person = frame["people"][0]
     if not isinstance(person, dict):
         raise InputError(f"{where}.people[0] must be an object")
+    if not any(key in person for key, _ in OPENPOSE_FIELDS):
+        raise InputError(f"{where}.people[0] has no keypoints: expected "
+                         + ", ".join(key for key, _ in OPENPOSE_FIELDS))
     body = _points(person.get("pose_keypoints_2d"), 25, f"{where}.people[0].pose_keypoints_2d (BODY_25)", False)
     left = _points(person.get("hand_left_keypoints_2d"), HAND_POINTS, f"{where}.people[0].hand_left_keypoints_2d", True)
     right = _points(person.get("hand_right_keypoints_2d"), HAND_POINTS, f"{where}.people[0].hand_right_keypoints_2d", True)
@@ -95,6 +103,8 @@ def _openpose_fast(frames: list[Any]) -> np.ndarray:
             raise _Unusual
         present.append(bool(people))
         if people:
+            if not any(key in people[0] for key, _ in OPENPOSE_FIELDS):
+                raise _Unusual
             row: list[Any] = []
             for key, count in OPENPOSE_FIELDS:
                 values = people[0].get(key)
@@ -132,6 +142,23 @@ def fill_empty_frames(points: Sequence[np.ndarray | None], what: str) -> np.ndar
     if not kept:
         raise InputError(f"no person was detected in any of the {len(points)} {what}", status=422)
     return np.stack(kept)
+
+
+def hand_frames(pixels: np.ndarray) -> int:
+    """How many frames of a (T, 55, 2) pixel clip show a hand: any left- or right-hand point not (0, 0)."""
+    return int(np.any(pixels[:, HAND_SLICE] != 0, axis=(1, 2)).sum())
+
+
+def check_hands(pixels: np.ndarray, minimum: int, what: str) -> np.ndarray:
+    """The clip if at least `minimum` of its frames show a hand; else InputError 422 naming what is missing.
+
+    Frames where nobody was detected already repeat the previous frame (fill_empty_frames)."""
+    found = hand_frames(pixels)
+    if found < minimum:
+        raise InputError(f"not enough hand keypoints to classify: {what} shows a hand in {found} of "
+                         f"{len(pixels)} frames; at least {minimum} frames with a detected left or right "
+                         f"hand are needed", status=422)
+    return pixels
 
 
 def normalize(pixels: np.ndarray) -> np.ndarray:

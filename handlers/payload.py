@@ -24,8 +24,8 @@ import numpy as np
 
 from handlers.errors import InputError
 from handlers.framing import FramingSettings, framed
-from handlers.keypoints import (MAX_ABS_PIXEL, as_float_array, check_frames, check_sample, frames_to_windows,
-                                openpose_to_frames, sample_bound)
+from handlers.keypoints import (MAX_ABS_PIXEL, MIN_HAND_FRAMES, as_float_array, check_frames, check_hands, check_sample,
+                                frames_to_windows, openpose_to_frames, sample_bound)
 from handlers.mediapipe_map import mediapipe_to_frames, parse_image_size
 from handlers.pose_file import pose_to_frames
 
@@ -55,6 +55,7 @@ class Limits:
     default_top_k: int = 5
     max_frames: int = 5000
     max_windows: int = 64
+    min_hand_frames: int = MIN_HAND_FRAMES  # pixel inputs only; a prepared sample is taken as it is
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any], num_samples: int, num_classes: int) -> Limits:
@@ -222,7 +223,7 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None,
         if not isinstance(body, (bytes, bytearray)) or not body:
             raise InputError(f"a {kind} body must be the bytes of a pose-format .pose file")
         pixels = pose_to_frames(bytes(body), limits.max_frames)
-        return _decode_pixels(framed(pixels, "pose_file", {}, framing), "pose_file", None, limits)
+        return decode_pixels(framed(pixels, "pose_file", {}, framing), "pose_file", None, limits)
     if kind in VIDEO_CONTENT_TYPES:
         raise InputError(f"this model takes keypoints, not {kind}: send the video to the model's video archive "
                          f"(<model>_video, see README 'Video'), or extract keypoints first", status=415)
@@ -248,10 +249,10 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None,
             pixels = openpose_to_frames(value)
         else:
             pixels = mediapipe_to_frames(value, parse_image_size(*(parsed.get(key) for key in IMAGE_SIZE_KEYS)))
-        return Decoded(kind, framed(pixels, kind, parsed, framing, limits.num_samples), top_k, len(value))
+        return decode_pixels(framed(pixels, kind, parsed, framing), kind, top_k, limits)
     if kind == "pose_file":
         pixels = pose_to_frames(decode_base64(value, kind), limits.max_frames)
-        return _decode_pixels(framed(pixels, kind, parsed, framing), kind, top_k, limits)
+        return decode_pixels(framed(pixels, kind, parsed, framing), kind, top_k, limits)
     return _decode_array(value, kind, top_k, limits, parsed, framing)
 
 
@@ -265,9 +266,11 @@ def decode_base64(value: Any, what: str) -> bytes:
         raise InputError(f"{what} is not valid base64") from None
 
 
-def _decode_pixels(pixels: np.ndarray, kind: str, top_k: int | None, limits: Limits) -> Decoded:
-    """(T, 55, 2) pixel points -> Decoded (top_k None: the model's default)."""
+def decode_pixels(pixels: np.ndarray, kind: str, top_k: int | None, limits: Limits) -> Decoded:
+    """(T, 55, 2) pixel points -> Decoded (top_k None: the model's default). Every input kind but a
+    prepared sample passes here, so a clip without enough hand frames is refused here (422)."""
     top_k = parse_top_k(top_k, limits)
+    check_hands(pixels, limits.min_hand_frames, kind)
     return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(pixels))
 
 
@@ -282,7 +285,7 @@ def _decode_array(value: Any, kind: str, top_k: int, limits: Limits, options: di
         frames = check_frames(array, kind)
         if len(frames) > limits.max_frames:
             raise InputError(f"{kind} has {len(frames)} frames; the limit is {limits.max_frames}")
-        return Decoded(kind, framed(frames, kind, options, framing, limits.num_samples), top_k, len(frames))
+        return decode_pixels(framed(frames, kind, options, framing), kind, top_k, limits)
     if any(key in options for key in FRAMING_KEYS):
         raise InputError(f"{' and '.join(key for key in FRAMING_KEYS if key in options)} apply to keypoint frames; "
                          f"a prepared {kind} is already normalised")

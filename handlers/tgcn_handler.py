@@ -19,6 +19,7 @@ from handlers.envelopes import NATIVE, error_body, unwrap, wrap
 from handlers.errors import InputError
 from handlers.framing import STATS_FILE, load_settings
 from handlers.labels import read_glosses
+from handlers.log_hygiene import install as quiet_worker_logs
 from handlers.metrics import (INFERENCE_TIME, POSTPROCESS_TIME, PREPROCESS_TIME, REJECTED, HandlerMetrics,
                               timed_step)
 from handlers.payload import Batch, Decoded, Limits, Prediction, body_content_type, decode_request, request_body
@@ -54,6 +55,7 @@ class TGCNHandler(BaseHandler):
         self.model_name = context.model_name
         self.model_version = str(context.manifest["model"].get("modelVersion", ""))
         self.context = context
+        quiet_worker_logs()
         self.initialized = True
         logger.info("loaded %s v%s (%s, %d classes, hidden %d, %d stages) from %s, runtime %s on %s",
                     self.model_name, self.model_version, settings["variant"], num_classes,
@@ -116,10 +118,12 @@ class TGCNHandler(BaseHandler):
                 body = self.top_k(result)
                 self.metrics.top1(body["top_k"][0]["probability"])
             responses.append(body)
-        rejected = sum(isinstance(result, InputError) for result in results)
-        # Every log line costs the worker and the frontend on each batch: only rejections are logged at INFO.
-        logger.log(logging.INFO if rejected else logging.DEBUG, "batch of %d request(s), %d rejected",
-                   len(results), rejected)
+        rejections = [result for result in results if isinstance(result, InputError)]
+        # Every log line costs the worker and the frontend on each batch: only rejections are logged at INFO,
+        # one line per batch naming the first (messages are one line of ASCII, client values cut to 40).
+        logger.log(logging.INFO if rejections else logging.DEBUG, "batch of %d request(s), %d rejected%s",
+                   len(results), len(rejections),
+                   f" (first: {rejections[0].status} {str(rejections[0])[:120]})" if rejections else "")
         return responses
 
     def top_k(self, prediction: Prediction) -> dict[str, Any]:

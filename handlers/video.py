@@ -21,8 +21,8 @@ from handlers.errors import InputError
 from handlers.framing import FramingSettings, framed, parse_mirrored
 from handlers.keypoints import fill_empty_frames
 from handlers.mediapipe_map import holistic_to_points
-from handlers.payload import (FRAMING_KEYS, VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, media_type, parse_body,
-                              parse_top_k)
+from handlers.payload import (FRAMING_KEYS, VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, decode_pixels,
+                              media_type, parse_body, parse_top_k)
 
 OFFLINE_COMPLEXITY = 1
 Parts = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
@@ -207,4 +207,4 @@ def decode_video_request(body: Any, content_type: str | None, limits: Limits, vi
     framing.choose("video", options.get("framing"))  # bad options are refused before the video is processed
     parse_mirrored(options.get("mirrored"))
     pixels = extractor.clip_points(data, video_limits)
-    return Decoded("video", framed(pixels, "video", options, framing, limits.num_samples), top_k, len(pixels))
+    return decode_pixels(framed(pixels, "video", options, framing), "video", top_k, limits)

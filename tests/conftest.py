@@ -18,7 +18,7 @@ from scripts.wlasl_data import data_root, reference_clip
 
 SHARED = data_root()  # the WLASL data: WLASL_DATA, else data/wlasl/, else ../shared/data/wlasl/
 TIER_FIXTURES = {
-    "live": {"server", "video_server", "kserve", "torchserve", "gateway"},  # the last two: tests/web_support.py
+    "live": {"server", "video_server", "kserve", "kservev2", "torchserve", "gateway"},  # the last two: tests/web_support.py
     "slow": {"model_store", "data_tree", "wlasl_tree", "packed", "asl100_store"},
     "video": {"photo", "video_server"},
 }

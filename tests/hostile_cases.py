@@ -129,6 +129,14 @@ CASES = [
     Hostile("openpose absurd pixel", as_json({"openpose_frames": [openpose([{"pose_keypoints_2d": [1e9, 1.0, 1.0] * 25}])]}),
             JSON, 400, "magnitude up to 1e+09"),
     Hostile("openpose nobody", as_json({"openpose_frames": [openpose([])] * 3}), JSON, 422, "no person was detected"),
+    Hostile("openpose person without keypoints", as_json({"openpose_frames": [openpose([{}])] * 20}), JSON, 400,
+            "people[0] has no keypoints"),
+    # clips without enough hand frames (handler.min_hand_frames): 422 naming what is missing
+    Hostile("openpose zero keypoints", as_json({"openpose_frames": [openpose([{"pose_keypoints_2d": [0.0] * 75}])] * 20}),
+            JSON, 422, "shows a hand in 0 of 20 frames"),
+    Hostile("openpose only a nose", as_json({"openpose_frames": [openpose([{"pose_keypoints_2d": [120.0, 60.0, 0.9] + [0.0] * 72}])] * 20}),
+            JSON, 422, "not enough hand keypoints"),
+    Hostile("frames all zero", as_json({"frames": [ZERO_FRAME] * 20}), JSON, 422, "frames shows a hand in 0 of 20"),
     Hostile("too many openpose frames", as_json({"openpose_frames": [openpose([])] * 5001}), JSON, 400, "the limit is 5000"),
     # .npy bodies
     Hostile("npy truncated", npy(np.zeros((4, 55, 2), np.float32))[:150], "application/octet-stream", 400,

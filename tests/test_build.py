@@ -118,3 +118,13 @@ def test_hugging_face_layout_builds(tmp_path: Path) -> None:
 def test_no_weights_at_all_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code, _ = build(data_with(tmp_path, {}), tmp_path)
     assert code == 1 and "no archive built" in capsys.readouterr().err
+
+
+def test_handler_settings_can_be_set_per_build(tmp_path: Path) -> None:
+    """--handler-setting overrides configs/aslN.yaml (and configs/video.yaml) in the archive's model-config.yaml."""
+    root = data_with(tmp_path, {"checkpoints/asl100/ckpt.pth": SHARED / "checkpoints" / "asl100" / "ckpt.pth"})
+    for extra in ([], ["--video"]):
+        code, _ = build(root, tmp_path, "--variants", "asl100", "--runtime", "eager", *extra,
+                        "--handler-setting", "min_hand_frames=3")
+        staged = tmp_path / "build" / ("asl100_video" if extra else "asl100") / "model-config.yaml"
+        assert code == 0 and yaml.safe_load(staged.read_text())["handler"]["min_hand_frames"] == 3

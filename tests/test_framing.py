@@ -20,7 +20,7 @@ from scripts.wlasl_data import REPO
 from tests.conftest import SHARED
 from tests.landmark_fixtures import holistic_json, holistic_parts, holistic_pose_bytes, openpose_pose_bytes
 
-LIMITS = Limits(num_samples=50, num_classes=100)
+LIMITS = Limits(num_samples=50, num_classes=100, min_hand_frames=1)  # short made-up clips; the rule: test_hands.py
 STATS_FILE = REPO / "configs" / "framing.yaml"
 SETTINGS = load_settings(STATS_FILE, yaml.safe_load((REPO / "configs" / "asl100.yaml").read_text())["handler"]["framing"])
 FRAME_ONLY = FramingSettings(SETTINGS.stats, {})  # every kind "frame": the points as the input gives them

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from handlers.errors import InputError
-from handlers.keypoints import (MAX_ABS_PIXEL, frame_indices, frames_to_windows, normalize,
+from handlers.keypoints import (MAX_ABS_PIXEL, frame_indices, frames_to_windows, hand_frames, normalize,
                                 openpose_frames_one_by_one, openpose_to_frames, sample_bound)
 from handlers.payload import INPUT_KEYS, Decoded, Limits, decode_request, request_body
 from scripts.bench.loadgen import worker_pids
@@ -30,7 +30,7 @@ scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=8))
 json_values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=6), st.dictionaries(st.sampled_from([*INPUT_KEYS, "top_k", "people", "x"]), inner,
                                                  max_size=4)), max_leaves=40)
-points = hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.sampled_from([54, 55, 56]), st.integers(1, 3)),
+points = hnp.arrays(np.float64, st.tuples(st.integers(1, 12), st.sampled_from([54, 55, 56]), st.integers(1, 3)),
                     elements=st.floats(-2e5, 2e5))
 keypoints = st.lists(st.floats(0, 512), min_size=75, max_size=75)
 openpose_frame = st.one_of(
@@ -73,9 +73,13 @@ def test_any_numeric_array_is_decoded_or_refused(array: np.ndarray, kind: str, t
     body = {kind: array.tolist(), **({} if top_k is None else {"top_k": top_k})}
     assert_refused_or_ready(body)
     valid = array.shape[1:] == (55, 2) and np.abs(array).max() <= MAX_ABS_PIXEL and (top_k is None or 1 <= top_k <= 100)
-    if kind == "frames" and valid:
+    if kind == "frames" and valid and hand_frames(array) >= LIMITS.min_hand_frames:
         np.testing.assert_array_equal(decode_request(body, LIMITS).windows,
                                       frames_to_windows(array.astype(np.float32), 50))
+    elif kind == "frames" and valid:
+        with pytest.raises(InputError, match="not enough hand keypoints") as refused:
+            decode_request(body, LIMITS)
+        assert refused.value.status == 422
 
 
 @FUZZ

@@ -70,7 +70,7 @@ def test_all_bad_batch_runs_no_model(handler: TGCNHandler) -> None:
 
 def test_batch_equals_single_requests(handler: TGCNHandler, clip_frames: list[dict]) -> None:
     rng = np.random.default_rng(0)
-    rows = [{"body": {"frames": rng.uniform(0, 256, (n, 55, 2)).tolist(), "top_k": 3}} for n in (7, 80, 260)]
+    rows = [{"body": {"frames": rng.uniform(0, 256, (n, 55, 2)).tolist(), "top_k": 3}} for n in (12, 80, 260)]
     batched = run(handler, rows)
     singles = [run(handler, [row])[0] for row in rows]
     for one, other in zip(batched, singles):
@@ -122,7 +122,7 @@ def test_decode_errors_name_the_problem(body, message: str) -> None:
 
 
 def test_decoded_windows_are_model_ready() -> None:
-    decoded = decode_request({"frames": np.zeros((3, 55, 2)).tolist()}, LIMITS)
+    decoded = decode_request({"frames": np.full((LIMITS.min_hand_frames, 55, 2), 100.0).tolist()}, LIMITS)
     assert isinstance(decoded, Decoded) and decoded.windows.flags["C_CONTIGUOUS"]
     assert torch.from_numpy(decoded.windows).dtype == torch.float32
 

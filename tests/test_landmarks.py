@@ -75,8 +75,9 @@ def test_mediapipe_json_frames() -> None:
 def test_image_size_keeps_the_aspect_ratio() -> None:
     pose, left, right = hand_made()
     frame = {"pose": landmark_list(pose), "left_hand": landmark_list(left), "right_hand": landmark_list(right)}
-    wide = decode_request({"mediapipe_frames": [frame], "image_width": 1280, "image_height": 720}, LIMITS)
-    squashed = decode_request({"mediapipe_frames": [frame]}, LIMITS)
+    clip = [frame] * LIMITS.min_hand_frames
+    wide = decode_request({"mediapipe_frames": clip, "image_width": 1280, "image_height": 720}, LIMITS)
+    squashed = decode_request({"mediapipe_frames": clip}, LIMITS)
     # 1280x720 fitted into 256x256: 256 x 144, centred vertically (56 px bands above and below).
     points = holistic_to_points(pose, left, right, image_size=(1280, 720))
     np.testing.assert_allclose(points[13:34], left * (256, 144) + (0, 56), rtol=1e-6)

@@ -70,13 +70,17 @@ def make_video(photo: Image.Image, frames: int, container: str = "mp4", mirrored
 
 @pytest.fixture(scope="module")
 def video_server(data_tree: Path, tmp_path_factory: pytest.TempPathFactory):
-    """asl100_video.mar on its own TorchServe, launched from .venv-video (its workers run MediaPipe)."""
+    """asl100_video.mar and an eager asl100.mar on their own TorchServe, launched from .venv-video (its workers
+    run MediaPipe). The test video is a photograph without hands, so both are built with min_hand_frames=0
+    (the default refuses it with 422: test_a_handless_video_is_refused_by_default, tests/test_hands.py)."""
     store = tmp_path_factory.mktemp("video_store")
-    assert build_archives.main(["--video", "--variants", "asl100", "--data", str(data_tree), "--export-path", str(store),
-                                "--build-dir", str(tmp_path_factory.mktemp("video_build")), "--require"]) == 0
+    common = ["--variants", "asl100", "--data", str(data_tree), "--export-path", str(store), "--require",
+              "--handler-setting", "min_hand_frames=0"]
+    assert build_archives.main(["--video", *common, "--build-dir", str(tmp_path_factory.mktemp("video_build"))]) == 0
+    assert build_archives.main(["--runtime", "eager", *common, "--build-dir", str(tmp_path_factory.mktemp("kp_build"))]) == 0
     instance = TorchServe(tmp_path_factory.mktemp("video_run"), store, ports=Ports.free(),
                           overrides=read_properties(VIDEO_OVERLAY), python=VIDEO_PYTHON)
-    instance.start(["asl100_video"], timeout=240)
+    instance.start(["asl100_video", "asl100"], timeout=240)
     yield instance
     assert instance.stop()
 
@@ -118,7 +122,16 @@ def test_client_side_extraction_is_offline(photo: Image.Image, tmp_path: Path) -
     assert ((nose > 0.1) & (nose < 0.9)).all()  # the face is inside the picture
 
 
-def test_video_through_server_matches_local_extraction(video_server: TorchServe, server: TorchServe,
+def local_keypoints(video: bytes, tmp_path: Path) -> dict:
+    """{"mediapipe_frames": ..., "image_width", "image_height"} extracted from `video` on this machine, every
+    frame (scripts/tools/extract_keypoints.py)."""
+    (tmp_path / "clip.mp4").write_bytes(video)
+    return json.loads(run_video_python(
+        f"import json\nfrom scripts.tools.extract_keypoints import extract\n"
+        f"print(json.dumps(extract(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read())))"))
+
+
+def test_video_through_server_matches_local_extraction(video_server: TorchServe,
                                                        photo: Image.Image, tmp_path: Path) -> None:
     videos = {name: make_video(photo, 20, name) for name in CODECS}
     answers = {name: post(video_server, "asl100_video", data=data, headers={"Content-Type": CODECS[name][1]})
@@ -129,7 +142,8 @@ def test_video_through_server_matches_local_extraction(video_server: TorchServe,
     as_json = post(video_server, "asl100_video", json={"video": base64.b64encode(videos["mp4"]).decode(), "top_k": 10})
     assert as_json.status_code == 200 and len(as_json.json()["top_k"]) == 10
     assert as_json.json()["top_k"][:5] == answers["mp4"].json()["top_k"]
-    (tmp_path / "clip.mp4").write_bytes(videos["mp4"])
+    every_frame = local_keypoints(videos["mp4"], tmp_path)  # the client tool extracts every frame: answered too
+    assert post(video_server, "asl100", json=every_frame).status_code == 200
     settings = yaml.safe_load((REPO / "configs" / "video.yaml").read_text())["handler"]
     # The archive's extraction (its frame stride) run here, sent as 256-frame points with the video's framing.
     local = json.loads(run_video_python(
@@ -137,16 +151,18 @@ def test_video_through_server_matches_local_extraction(video_server: TorchServe,
         f"limits = VideoLimits(stride={settings['video_frame_stride']})\n"
         f"points = HolisticExtractor().clip_points(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read(), limits)\n"
         f"print(json.dumps({{'frames': points.tolist(), 'framing': 'body'}}))"))
-    keypoints = post(server, "asl100", json={**local, "top_k": 10})
-    every_frame = json.loads(run_video_python(  # the client tool extracts every frame: answered too
-        f"import json\nfrom scripts.tools.extract_keypoints import extract\n"
-        f"print(json.dumps(extract(open({str(tmp_path / 'clip.mp4')!r}, 'rb').read())))"))
-    assert post(server, "asl100", json=every_frame).status_code == 200
-    assert keypoints.status_code == 200
+    keypoints = post(video_server, "asl100", json={**local, "top_k": 10})
+    assert keypoints.status_code == 200, keypoints.text
     served, expected = as_json.json()["top_k"], keypoints.json()["top_k"]
     assert [e["index"] for e in served] == [e["index"] for e in expected]
     for got, want in zip(served, expected):
         assert got["probability"] == pytest.approx(want["probability"], abs=1e-4)
+
+
+def test_a_handless_video_is_refused_by_default(server: TorchServe, photo: Image.Image, tmp_path: Path) -> None:
+    """The default archive (min_hand_frames 10) refuses MediaPipe's own keypoints of the hand-less test video."""
+    answer = post(server, "asl100", json=local_keypoints(make_video(photo, 20), tmp_path))
+    assert answer.status_code == 422 and "mediapipe_frames shows a hand in 0 of 20 frames" in answer.json()["error"]
 
 
 @pytest.mark.parametrize("body, content_type, message", [
@@ -216,7 +232,7 @@ def test_request_size_limit_is_the_documented_one(video_server: TorchServe) -> N
 def test_mirrored_video_flagged_matches_the_video_as_filmed(photo: Image.Image, tmp_path: Path) -> None:
     """Real Holistic: the person's left shoulder (slot 5) is on the image's right in the video as filmed,
     and a mirrored recording sent with mirrored: true comes back as the video as filmed (sides swapped
-    back), while unflagged it does not."""
+    back), while unflagged it does not. (The photograph shows no hands: min_hand_frames 0.)"""
     for name, mirrored in (("filmed", False), ("mirrored", True)):
         (tmp_path / f"{name}.mp4").write_bytes(make_video(photo, 12, mirrored=mirrored))
     result = json.loads(run_video_python(
@@ -226,7 +242,7 @@ def test_mirrored_video_flagged_matches_the_video_as_filmed(photo: Image.Image, 
         "def shoulders_and_face(name, mirrored):\n"
         f"    data = open({str(tmp_path)!r} + '/' + name + '.mp4', 'rb').read()\n"
         "    body = {'video': base64.b64encode(data).decode(), 'mirrored': mirrored}\n"
-        "    decoded = decode_video_request(body, None, Limits(50, 100), VideoLimits(), HolisticExtractor(), FramingSettings())\n"
+        "    decoded = decode_video_request(body, None, Limits(50, 100, min_hand_frames=0), VideoLimits(), HolisticExtractor(), FramingSettings())\n"
         "    return ((decoded.windows[0, :, :24] / 2 + 0.5) * 256).reshape(55, 12, 2)[[0, 1, 2, 5, 9, 10, 11, 12]].tolist()\n"
         "print(json.dumps({key: shoulders_and_face(*key.split(':')[0:1], key.endswith('flag')) for key in "
         "('filmed:', 'mirrored:flag', 'mirrored:')}))"))

@@ -40,7 +40,7 @@ class BuildError(RuntimeError):
 
 
 def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Path = HANDLER,
-          overlay: Path | None = None, runtime: str | None = None) -> Path:
+          overlay: Path | None = None, runtime: str | None = None, settings_override: dict | None = None) -> Path:
     """Check the weights against the config and write the archive's extra files; returns the model config."""
     config_path = weights.config or REPO / "configs" / f"{variant}.ini"
     num_classes = variant_classes(variant)
@@ -69,6 +69,7 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Pa
         handler_settings = {**model_config.get("handler", {}), **extra_config.pop("handler", {})}
         model_config.update(extra_config, handler=handler_settings)
     settings = model_config.setdefault("handler", {})
+    settings.update(settings_override or {})
     settings["runtime"] = runtime_name({"runtime": runtime or settings.get("runtime", "eager")})
     settings.update(variant=variant, num_classes=num_classes, checkpoint_sha256=sha256_file(weights.checkpoint))
     if settings["runtime"] != "eager":
@@ -85,11 +86,11 @@ def stage(variant: str, weights: Weights, data: Path, staging: Path, handler: Pa
 
 
 def build(variant: str, weights: Weights, data: Path, version: str, export: Path, staging: Path,
-          video: bool = False, runtime: str | None = None) -> Path:
+          video: bool = False, runtime: str | None = None, handler_settings: dict | None = None) -> Path:
     """Stage and archive one variant (video: <variant>_video.mar with the video handler); returns the .mar path."""
     handler, overlay = (VIDEO_HANDLER, VIDEO_CONFIG) if video else (HANDLER, None)
     name = f"{variant}_video" if video else variant
-    model_config = stage(variant, weights, data, staging, handler, overlay, runtime)
+    model_config = stage(variant, weights, data, staging, handler, overlay, runtime, handler_settings)
     archiver = Path(sys.executable).with_name("torch-model-archiver")
     command = [str(archiver), "--model-name", name, "--version", version,
                "--serialized-file", str(weights.checkpoint), "--handler", str(handler),
@@ -114,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="build <variant>_video.mar (video handler, configs/video.yaml) instead")
     parser.add_argument("--runtime", choices=RUNTIMES, default=None,
                         help="runtime for every archive (default: handler.runtime in configs/aslN.yaml)")
+    parser.add_argument("--handler-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a handler: setting in every archive, e.g. min_hand_frames=5 (value read as YAML)")
     args = parser.parse_args(argv)
+    handler_settings = {key: yaml.safe_load(value) for key, value in
+                        (item.split("=", 1) for item in args.handler_setting)}
     data = (args.data or data_root()).resolve()
     args.export_path.mkdir(parents=True, exist_ok=True)
     built, failed = 0, 0
@@ -126,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             mar = build(variant, weights, data, args.version, args.export_path,
-                        args.build_dir / (f"{variant}_video" if args.video else variant), args.video, args.runtime)
+                        args.build_dir / (f"{variant}_video" if args.video else variant), args.video, args.runtime,
+                        handler_settings)
         except BuildError as exc:
             print(f"FAIL  {variant}: {exc}", file=sys.stderr)
             failed += 1

@@ -1,8 +1,9 @@
 """Load generation for every benchmark and load test: one closed-loop driver (`drive`), one
-percentile function, and `run_load`, concurrent checked HTTP load against a live TorchServe.
+percentile function, `run_calls`, concurrent checked calls of any kind (HTTP, gRPC, valid or hostile:
+scripts/bench/mixed.py builds them) against a live TorchServe, and `run_load`, the same for one HTTP body.
 
-`drive` runs the benchmark's and the batching sweep's cells; `run_load` (built on it) serves the
-soak, the capacity measurement and the fault tests (worker SIGKILL, set-default under load). A client
+`drive` runs the benchmark's and the batching sweep's cells; `run_calls`/`run_load` (built on it) serve the
+soak, the overload run, the capacity measurement and the fault tests (worker SIGKILL, set-default under load). A client
 call ends with a checked answer, a retried-then-answered call, or a counted failure; none can hang
 past its timeout. TorchServe answers 503 while a model has no worker, and 500 or 507 "Worker died."
 to the requests a killed worker held: such a call is retried after a short pause (inference is
@@ -96,12 +97,14 @@ class LoadReport:
 
     requests: int = 0
     correct: int = 0
+    refused: int = 0
     retried: int = 0
     lost: int = 0
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    timeline: list[tuple[float, float, str]] = field(default_factory=list)
 
     def percentile(self, q: float) -> float:
         """Latency percentile in milliseconds (0 when nothing was measured)."""
@@ -109,7 +112,8 @@ class LoadReport:
 
     def summary(self) -> dict[str, Any]:
         """The figures as a JSON-ready dict."""
-        return {"requests": self.requests, "correct": self.correct, "errors": self.lost, "retried": self.retried,
+        return {"requests": self.requests, "correct": self.correct, "refused": self.refused, "errors": self.lost,
+                "retried": self.retried,
                 "statuses": dict(self.statuses), "seconds": round(self.seconds, 1),
                 "requests_per_s": round(self.requests / self.seconds, 1) if self.seconds else 0.0,
                 "p50_ms": round(self.percentile(50), 1), "p99_ms": round(self.percentile(99), 1),
@@ -146,34 +150,60 @@ def call(session: requests.Session, url: str, body: bytes, headers: dict[str, st
     raise AssertionError("unreachable")
 
 
-def run_load(url: str, body: bytes, headers: dict[str, str], check: Callable[[requests.Response], bool],
-             clients: int = 32, seconds: float = 10.0, max_requests: int | None = None,
-             timeout: float = 30.0, retries: int = 5,
-             during: Callable[[], None] | None = None) -> LoadReport:
-    """`clients` threads POST `body` to `url` until `seconds` pass or `max_requests` were sent.
+Call = Callable[[], "tuple[str, int]"]  # one client call -> (outcome, attempts); outcome 'correct' or 'refused ...'
+
+
+def http_call(url: str, body: bytes, headers: dict[str, str], check: Callable[[requests.Response], bool],
+              timeout: float = 30.0, retries: int = 5) -> Call:
+    """A Call that POSTs `body` to `url` from a per-thread session and checks the answer (see `call`)."""
+    local = threading.local()
+    headers = {"Content-Type": "application/json", **headers}
+
+    def send() -> tuple[str, int]:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return call(local.session, url, body, headers, check, timeout, retries)
+    return send
+
+
+def outcome_key(outcome: str) -> str:
+    """'correct', 'refused <status>' (an expected refusal), or the status that ended a failed call."""
+    return outcome if outcome == "correct" else outcome.split(":", 1)[0]
+
+
+def run_calls(calls: Sequence[Call], clients: int = 32, seconds: float = 10.0, max_requests: int | None = None,
+              during: Callable[[], None] | None = None) -> LoadReport:
+    """`clients` threads make the `calls` in turn (call n is calls[n % len(calls)]) until `seconds` pass
+    or `max_requests` were made. A call's outcome is 'correct', 'refused <why>' (a refusal the call
+    expected: a hostile request's 4xx, an overload refusal) or a failure.
 
     `during`, if given, runs in the caller's thread while the load is on (to inject a fault); the
-    load goes on until both it and the time budget are done.
+    load goes on until both it and the time budget are done. The report keeps every call's
+    (end time, latency, outcome key) in `timeline`.
     """
     report = LoadReport()
     lock = threading.Lock()
-    local = threading.local()
-    headers = {"Content-Type": "application/json", **headers}
     hold = threading.Event() if during is not None else None
+    began_at = time.perf_counter()
 
     def one() -> int | None:
         with lock:
             if max_requests is not None and report.requests >= max_requests:
                 return None
+            number = report.requests
             report.requests += 1
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        outcome, attempts = call(local.session, url, body, headers, check, timeout, retries)
+        began = time.perf_counter()
+        outcome, attempts = calls[number % len(calls)]()
+        ended = time.perf_counter()
         with lock:
             report.retried += attempts > 1
-            report.statuses[outcome.split(":", 1)[0]] += 1
+            key = outcome_key(outcome)
+            report.statuses[key] += 1
+            report.timeline.append((ended - began_at, ended - began, key))
             if outcome == "correct":
                 report.correct += 1
+            elif outcome.startswith("refused "):
+                report.refused += 1
             else:
                 report.lost += 1
                 report.failures.append(outcome)
@@ -190,6 +220,14 @@ def run_load(url: str, body: bytes, headers: dict[str, str], check: Callable[[re
                 hold.clear()
         report.latencies, _, report.seconds = driving.result()
     return report
+
+
+def run_load(url: str, body: bytes, headers: dict[str, str], check: Callable[[requests.Response], bool],
+             clients: int = 32, seconds: float = 10.0, max_requests: int | None = None,
+             timeout: float = 30.0, retries: int = 5,
+             during: Callable[[], None] | None = None) -> LoadReport:
+    """`clients` threads POST `body` to `url` until `seconds` pass or `max_requests` were sent (run_calls)."""
+    return run_calls([http_call(url, body, headers, check, timeout, retries)], clients, seconds, max_requests, during)
 
 
 def model_workers(management_url: str, headers: dict[str, str], model: str, version: str | None = None,

@@ -1,10 +1,14 @@
-"""Soak a live TorchServe: many concurrent clients for a bounded time, every answer checked.
+"""Soak a live TorchServe: many concurrent clients for a bounded time, mixing valid and hostile
+requests over HTTP and gRPC Predictions (scripts/bench/mixed.py: valid HTTP, valid gRPC, valid HTTP,
+valid gRPC, hostile HTTP, hostile gRPC, in turn), every answer checked.
 
-Reports requests, errors, retries, p50/p99 latency, the model workers' RSS at start and end, and
-(with --start) the log bytes TorchServe wrote per 1,000 requests. Exits 1 when a target is missed:
-zero errors, worker RSS growth under 5 %.
+Reports requests, correct answers, expected refusals, errors (wrong or lost), retries, p50/p99, the
+valid calls' p50 in the first and the last tenth of the run, the workers' and the frontend's RSS at
+start and end, and the log bytes TorchServe wrote per 1,000 requests. Exits 1 when a target is
+missed: zero errors, worker and frontend RSS growth under 5 %, the last tenth's p50 within 20 % of
+the first's, the same worker PIDs.
 
-    python -m scripts.bench.soak                                   # 180 s, 32 clients, against `make serve`
+    python -m scripts.bench.soak                                   # 600 s, 32 clients, against `make serve`
     python -m scripts.bench.soak --start --seconds 60 --clients 8  # its own TorchServe on free ports
     python -m scripts.bench.soak --start --log-config torchserve   # the same with TorchServe's own logging
 """
@@ -18,15 +22,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
-from scripts.bench.loadgen import rss_mib, run_load, worker_pids
+from scripts.bench.loadgen import LoadReport, percentile, rss_mib, run_calls, worker_pids
+from scripts.bench.mixed import grpc_hostile, grpc_valid, http_hostile, http_valid
 from scripts.client.core import BASE_CONFIG, DEFAULT_RUN_DIR, load_input
 from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
 from scripts.wlasl_data import REFERENCE_CLIP, reference_clip
 
 GLOSS = "language"
 MAX_RSS_GROWTH = 0.05
+MAX_LATENCY_DRIFT = 0.20
 
 
 def log_bytes(server: TorchServe) -> dict[str, int]:
@@ -42,30 +49,56 @@ def per_thousand(start: dict[str, int], end: dict[str, int], requests: int) -> d
     return {name: round(1000 * size / max(requests, 1)) for name, size in sorted(grown.items())}
 
 
+def frontend_pids(server: TorchServe) -> list[int]:
+    """The instance's Java frontend (a child of the torchserve launcher whose process group is server.pid())."""
+    pid = server.pid()
+    if pid is None:
+        return []
+    family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return [process.pid for process in family if "java" in process.name()]
+
+
+def latency_drift(report: LoadReport, seconds: float) -> dict[str, float]:
+    """p50 (ms) of the correct answers in the first and the last tenth of the run, and their ratio."""
+    tenth = seconds / 10
+    first = [latency for end, latency, key in report.timeline if key == "correct" and end <= tenth]
+    last = [latency for end, latency, key in report.timeline if key == "correct" and end >= seconds - tenth]
+    start, end = 1000 * percentile(first, 50), 1000 * percentile(last, 50)
+    return {"p50_first_tenth_ms": round(start, 1), "p50_last_tenth_ms": round(end, 1),
+            "ratio": round(end / start, 3) if first and last else float("nan")}
+
+
+def growth(start: float, end: float) -> float:
+    return (end - start) / start if start else 0.0
+
+
 def soak(server: TorchServe, model: str, clients: int, seconds: float, max_requests: int | None,
-         clip: Path, warmup: int = 20) -> dict[str, Any]:
-    """Warm up, then load `model` with `clients` clients; the report as a dict."""
-    url = f"{server.inference_url}/predictions/{model}"
+         clip: Path, warmup: float = 60.0) -> dict[str, Any]:
+    """Warm up for `warmup` seconds at full load (the JVM heap and the workers' memory settle), then
+    load `model` with `clients` clients and the mixed calls; the report as a dict."""
     body = json.dumps(load_input(clip)).encode("utf-8")
-    headers, management = server.headers(), server.headers("management")
-
-    def check(response: requests.Response) -> bool:
-        return response.json()["top_k"][0]["gloss"] == GLOSS
-
-    run_load(url, body, headers, check, clients=2, seconds=60, max_requests=warmup)
-    pids = worker_pids(server.management_url, management, model)
-    rss_start, bytes_start = rss_mib(pids), log_bytes(server)
-    report = run_load(url, body, headers, check, clients=clients, seconds=seconds, max_requests=max_requests)
+    management = server.headers("management")
+    valid_http, valid_grpc = http_valid(server, model, body, GLOSS), grpc_valid(server, model, body, GLOSS)
+    calls = [valid_http, valid_grpc, valid_http, valid_grpc, http_hostile(server, model), grpc_hostile(server, model)]
+    run_calls(calls, clients=clients, seconds=warmup)
+    pids, frontend = worker_pids(server.management_url, management, model), frontend_pids(server)
+    rss_start, frontend_start, bytes_start = rss_mib(pids), rss_mib(frontend), log_bytes(server)
+    report = run_calls(calls, clients=clients, seconds=seconds, max_requests=max_requests)
     time.sleep(1.0)  # let the last log lines reach the disk
     end_pids = worker_pids(server.management_url, management, model)
-    rss_end = rss_mib(end_pids)
-    growth = (rss_end - rss_start) / rss_start if rss_start else 0.0
-    result = {"model": model, "clients": clients, **report.summary(),
+    rss_end, frontend_end = rss_mib(end_pids), rss_mib(frontend)
+    drift = latency_drift(report, report.seconds)
+    result = {"model": model, "clients": clients, **report.summary(), "latency_drift": drift,
               "worker_pids_start": pids, "worker_pids_end": end_pids,
               "worker_rss_mib_start": round(rss_start, 1), "worker_rss_mib_end": round(rss_end, 1),
-              "worker_rss_growth_pct": round(100 * growth, 2),
+              "worker_rss_growth_pct": round(100 * growth(rss_start, rss_end), 2),
+              "frontend_rss_mib_start": round(frontend_start, 1), "frontend_rss_mib_end": round(frontend_end, 1),
+              "frontend_rss_growth_pct": round(100 * growth(frontend_start, frontend_end), 2),
               "log_bytes_per_1000_requests": per_thousand(bytes_start, log_bytes(server), report.requests)}
-    result["targets_met"] = report.lost == 0 and growth < MAX_RSS_GROWTH and pids == end_pids
+    result["targets_met"] = (report.lost == 0 and report.correct + report.refused == report.requests
+                             and growth(rss_start, rss_end) < MAX_RSS_GROWTH
+                             and growth(frontend_start, frontend_end) < MAX_RSS_GROWTH
+                             and drift["ratio"] <= 1 + MAX_LATENCY_DRIFT and pids == end_pids)
     return result
 
 
@@ -73,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="asl100")
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=180.0, help="load duration (default 180)")
+    parser.add_argument("--seconds", type=float, default=600.0, help="load duration (default 600)")
     parser.add_argument("--max-requests", type=int, default=None, help="stop after this many requests")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds at full load before measuring (default 60)")
     parser.add_argument("--clip", type=Path, default=None, help=f"OpenPose frame folder (default: WLASL clip {REFERENCE_CLIP})")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="a running instance (make serve)")
     parser.add_argument("--start", action="store_true", help="start a TorchServe of its own on free ports")
@@ -92,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             effective = args.run_dir / "config.properties"  # the ports the running instance was given
             server = TorchServe(args.run_dir, args.model_store, effective if effective.is_file() else BASE_CONFIG)
         try:
-            result = soak(server, args.model, args.clients, args.seconds, args.max_requests, clip)
+            result = soak(server, args.model, args.clients, args.seconds, args.max_requests, clip, args.warmup)
         except requests.RequestException as exc:
             print(f"soak failed: {exc}", file=sys.stderr)
             return 1

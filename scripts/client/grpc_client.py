@@ -26,11 +26,17 @@ STATUS_HINTS = {
     grpc.StatusCode.UNIMPLEMENTED: "this instance does not offer that service",
 }
 
+# TorchServe 0.12 refuses a request that a model's full job queue cannot take (HTTP 503) over gRPC
+# with INTERNAL and this message, which blames the workers; the client names the real cause.
+QUEUE_FULL = "has no worker to serve inference request"
+
 
 def rpc_error(error: grpc.RpcError, what: str, kind: str, endpoint: Endpoint) -> ClientError:
     """A gRPC failure as a ClientError whose message names the status and what it means here."""
     code = error.code()
     hint = STATUS_HINTS.get(code, "failed").format(kind=kind, key_file=endpoint.key_file)
+    if code == grpc.StatusCode.INTERNAL and QUEUE_FULL in (error.details() or ""):
+        hint = "overloaded: the model's job queue is full (job_queue_size); retry later"
     detail = (error.details() or "").splitlines()[0] if error.details() else ""
     return ClientError(f"{what}: {code.name}: {hint}" + (f" ({detail})" if detail else ""))
 

@@ -48,14 +48,42 @@ async function ask(body, info) {
   setStatus(`Asking ${target}…`);
   document.body.dataset.answer = "pending";
   const [result, points] = await Promise.allSettled([predict(target, body), replayPoints(body)]);
-  if (result.status === "rejected") {
+  if (result.status === "rejected" && result.reason.status === 422) {
+    showNothing(result.reason.message, info); // the recording was read but holds no sign: feedback, not a failure
+  } else if (result.status === "rejected") {
     showError(result.reason.message);
     setStatus("No answer.");
     document.body.dataset.answer = "error";
     return;
+  } else {
+    showAnswer(result.value, info);
   }
-  showAnswer(result.value, info);
   if (points.status === "fulfilled") showReplay(points.value.frames, info.fps);
+}
+
+// A 422 from the server: too few frames with a hand, or nobody at all (handlers/keypoints.py).
+function showNothing(message, info) {
+  $("headline").textContent = "No sign to read";
+  $("headline").classList.add("unsure");
+  $("glosses").replaceChildren();
+  showFacts(inputFacts(info));
+  $("notice").textContent = `${message.replace(/ \(HTTP 422\)$/, "")}. Sign with both hands in view of the camera ` +
+                            "and try again; the replay shows what the camera caught.";
+  $("notice").hidden = false;
+  $("answer").hidden = false;
+  setStatus("No sign read.");
+  document.body.dataset.answer = "nothing";
+}
+
+function inputFacts(info) {
+  return [["Input", info.what], ["Landmarks in the browser", info.landmarkMs == null ? "none (keypoints uploaded)"
+    : `${fmtMs(info.landmarkMs)} for ${info.frames} frames (${(info.landmarkMs / info.frames).toFixed(0)} ms per frame)`]];
+}
+
+function showFacts(facts) {
+  $("facts").replaceChildren(...facts.flatMap(([term, value]) => [
+    Object.assign(document.createElement("dt"), { textContent: term }),
+    Object.assign(document.createElement("dd"), { textContent: value })]));
 }
 
 function showAnswer({ answer, roundTripMs, serverMs }, info) {
@@ -82,13 +110,8 @@ function showAnswer({ answer, roundTripMs, serverMs }, info) {
   $("notice").hidden = info.handsSeen !== false;
   $("notice").textContent = "No hands seen: no frame of this recording shows a hand, so these glosses are guesses " +
                             "from the body alone. Sign with your hands in view of the camera.";
-  const facts = [["Model", `${answer.model} ${answer.version}`], ["Input", info.what],
-    ["Landmarks in the browser", info.landmarkMs == null ? "none (keypoints uploaded)"
-      : `${fmtMs(info.landmarkMs)} for ${info.frames} frames (${(info.landmarkMs / info.frames).toFixed(0)} ms per frame)`],
-    ["Server (TorchServe)", serverMs == null ? "unknown" : fmtMs(serverMs)], ["Round trip", fmtMs(roundTripMs)]];
-  $("facts").replaceChildren(...facts.flatMap(([term, value]) => [
-    Object.assign(document.createElement("dt"), { textContent: term }),
-    Object.assign(document.createElement("dd"), { textContent: value })]));
+  showFacts([["Model", `${answer.model} ${answer.version}`], ...inputFacts(info),
+    ["Server (TorchServe)", serverMs == null ? "unknown" : fmtMs(serverMs)], ["Round trip", fmtMs(roundTripMs)]]);
   $("answer").hidden = false;
   setStatus(unsure ? "Not sure." : `Understood: ${best.gloss}`);
   document.body.dataset.answer = unsure ? "unsure" : "sure";
