@@ -59,11 +59,11 @@ stop-video:
 
 clean: stop-video
 
-# The long mixed soak (HTTP + gRPC, valid + hostile; docs/security.md): make soak SOAK_SECONDS=60 for a short one.
+# The long mixed soak (HTTP, gRPC and the browser gateway, valid + hostile; docs/security.md): make soak SOAK_SECONDS=60 for a short one.
 SOAK_SECONDS ?= 600
 .PHONY: soak
-soak: archives
-	$(PY) -m scripts.bench.soak --start --seconds $(SOAK_SECONDS)
+soak: archives web-setup
+	$(PY) -m scripts.bench.soak --start --gateway --seconds $(SOAK_SECONDS)
 
 # Benchmark (not a test): in-process eager / ONNX Runtime, TorchServe HTTP / gRPC, a minimal eager server;
 # writes docs/benchmarks.md. About 8 minutes; run it on an otherwise idle machine for stable numbers.

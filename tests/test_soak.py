@@ -1,8 +1,11 @@
-"""A short soak of the live TorchServe through scripts/bench/soak.py (HTTP and gRPC, valid and hostile requests;
-the 10-minute one is `make soak`)."""
+"""A short soak of the live TorchServe through scripts/bench/soak.py (HTTP, gRPC and the browser gateway, valid
+and hostile requests; the 10-minute one is `make soak`)."""
 from __future__ import annotations
 
-from scripts.bench.soak import main, soak
+from pathlib import Path
+
+from scripts.bench.soak import main, own_gateway, soak
+from scripts.gateway import cli as gateway_cli
 from scripts.serve.torchserve_ctl import TorchServe
 from tests.conftest import CLIP
 
@@ -25,3 +28,11 @@ def test_soak_cli_against_a_running_instance(server: TorchServe, capsys) -> None
     out = capsys.readouterr().out
     assert '"errors": 0' in out and '"worker_rss_mib_end"' in out
     assert code == 0
+
+
+def test_short_soak_through_the_gateway_too(server: TorchServe, tmp_path: Path) -> None:
+    with own_gateway(server, tmp_path) as gateway:
+        report = soak(server, "asl100", clients=8, seconds=5, max_requests=None, clip=CLIP, warmup=2, gateway=gateway)
+    assert report["gateway"] and report["errors"] == 0 and report["correct"] > report["refused"] > 0
+    assert report["gateway_rss_mib_start"] > 20 and "gateway_rss_growth_pct" in report
+    assert gateway_cli.running_pid(tmp_path / "gateway.pid") is None  # stopped by its PID

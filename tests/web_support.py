@@ -3,7 +3,6 @@ gateway on free loopback ports (each stopped by PID), and the secrets that must 
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,9 @@ import pytest
 import requests
 
 from scripts.archive import build_archives
-from scripts.serve.torchserve_ctl import Ports, TorchServe
+from scripts.serve.torchserve_ctl import Ports, TorchServe, free_ports
 from scripts.wlasl_data import REPO
 from tests.conftest import real_data
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +38,7 @@ class Gateway:
 
     def __init__(self, server: TorchServe, log: Path, extra: list[str] | None = None) -> None:
         self.server = server
-        self.port = free_port()
+        self.port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         command = [sys.executable, "-m", "scripts.gateway", "serve", "--port", str(self.port),

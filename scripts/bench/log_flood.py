@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench.loadgen import run_calls
-from scripts.bench.mixed import HOSTILE, grpc_hostile, http_hostile
+from scripts.bench.mixed import HOSTILE, Route, grpc_hostile, http_hostile
 from scripts.bench.soak import log_bytes, per_thousand
 from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
 
@@ -40,8 +40,8 @@ def flood(server: TorchServe, model: str, count: int, clients: int = 4,
     """`count` bad requests (two HTTP to one gRPC, scripts/bench/mixed.py) from `clients` threads;
     log bytes per 1,000 of them."""
     start = log_bytes(server)
-    calls = [http_hostile(server, model, bodies=bodies), http_hostile(server, model, bodies=bodies),
-             grpc_hostile(server, model, bodies=bodies)]
+    http = http_hostile(Route.torchserve(server, model), bodies=bodies)
+    calls = [http, http, grpc_hostile(server, model, bodies=bodies)]
     report = run_calls(calls, clients, seconds=3600.0, max_requests=count)
     time.sleep(1.0)  # let the last lines reach the disk
     return {"bad_requests": report.requests, "refused_as_expected": report.refused, "statuses": dict(report.statuses),

@@ -1,5 +1,5 @@
 """Call kinds for mixed load (scripts/bench/loadgen.py `run_calls`): valid and hostile requests over HTTP
-and gRPC Predictions, each checked. A call returns (outcome, attempts): 'correct', 'refused <status>'
+(to TorchServe or to the browser gateway in front of it) and gRPC Predictions, each checked. A call returns (outcome, attempts): 'correct', 'refused <status>'
 for a refusal it expected (a hostile request's 4xx naming the problem; with `overload=True`, TorchServe's
 refusal of a request its full job queue cannot take), or a failure description, which the load run
 counts as lost.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -26,15 +27,29 @@ OVERLOADED = {503: "refused 503", grpc.StatusCode.UNAVAILABLE: "refused UNAVAILA
               grpc.StatusCode.RESOURCE_EXHAUSTED: "refused RESOURCE_EXHAUSTED"}
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where an HTTP prediction is posted: TorchServe's inference API, or the browser gateway in front of it
+    (scripts/gateway: no token, the same {"error", "status"} bodies for refusals)."""
+    url: str
+    headers: dict[str, str]
+
+    @classmethod
+    def torchserve(cls, server: TorchServe, model: str) -> Route:
+        return cls(f"{server.inference_url}/predictions/{model}", {**server.headers(), "Content-Type": "application/json"})
+
+    @classmethod
+    def gateway(cls, base_url: str, model: str) -> Route:
+        return cls(f"{base_url.rstrip('/')}/api/predict/{model}", {"Content-Type": "application/json"})
+
 
 def is_gloss(answer: Any, gloss: str) -> bool:
     return isinstance(answer, dict) and bool(answer.get("top_k")) and answer["top_k"][0].get("gloss") == gloss
 
 
-def http_valid(server: TorchServe, model: str, body: bytes, gloss: str, timeout: float = 60.0,
-               overload: bool = False) -> Call:
+def http_valid(route: Route, body: bytes, gloss: str, timeout: float = 60.0, overload: bool = False) -> Call:
     """POST a valid body; the answer's top-1 must be `gloss`. Without `overload`, a 503 is retried (loadgen.call)."""
-    url, headers = f"{server.inference_url}/predictions/{model}", {**server.headers(), "Content-Type": "application/json"}
+    url, headers = route.url, route.headers
     local = threading.local()
 
     def check(response: requests.Response) -> bool:
@@ -55,9 +70,9 @@ def http_valid(server: TorchServe, model: str, body: bytes, gloss: str, timeout:
     return send
 
 
-def http_hostile(server: TorchServe, model: str, timeout: float = 60.0, bodies: list[tuple[bytes, int, str]] = HOSTILE) -> Call:
+def http_hostile(route: Route, timeout: float = 60.0, bodies: list[tuple[bytes, int, str]] = HOSTILE) -> Call:
     """POST the hostile `bodies` in turn; each must be refused with its status and message."""
-    url, headers = f"{server.inference_url}/predictions/{model}", {**server.headers(), "Content-Type": "application/json"}
+    url, headers = route.url, route.headers
     local = threading.local()
 
     def send() -> tuple[str, int]:

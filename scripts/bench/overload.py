@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench.loadgen import LoadReport, percentile, run_calls, worker_pids
-from scripts.bench.mixed import grpc_valid, http_valid
+from scripts.bench.mixed import Route, grpc_valid, http_valid
 from scripts.client.core import load_input
 from scripts.serve.torchserve_ctl import DEFAULT_STORE, Ports, TorchServe
 from scripts.wlasl_data import reference_clip
@@ -41,7 +41,7 @@ def latency_ms(report: LoadReport, key: str) -> dict[str, float]:
 
 def recovery(server: TorchServe, model: str, body: bytes, normal_s: float, limit_s: float = 60.0) -> dict[str, Any]:
     """Seconds from now until PROBES_IN_A_ROW single requests in a row answer within `normal_s`."""
-    probe = http_valid(server, model, body, GLOSS, timeout=30.0)
+    probe = http_valid(Route.torchserve(server, model), body, GLOSS, timeout=30.0)
     start, in_a_row, probes, began_at = time.perf_counter(), 0, [], []
     while time.perf_counter() - start < limit_s:
         began = time.perf_counter()
@@ -60,12 +60,12 @@ def overload(server: TorchServe, model: str, clients: int, seconds: float, basel
     """The baseline, the burst and the recovery, as one report."""
     body = json.dumps(load_input(reference_clip())).encode("utf-8")
     management = server.headers("management")
-    valid = http_valid(server, model, body, GLOSS)
+    valid = http_valid(Route.torchserve(server, model), body, GLOSS)
     run_calls([valid], 2, seconds=60, max_requests=20)  # warm-up
     alone = run_calls([valid], 1, seconds=5)
     baseline = run_calls([valid], baseline_clients, seconds=10)
     pids = worker_pids(server.management_url, management, model)
-    calls = [http_valid(server, model, body, GLOSS, overload=True)] * 2 + \
+    calls = [http_valid(Route.torchserve(server, model), body, GLOSS, overload=True)] * 2 + \
         [grpc_valid(server, model, body, GLOSS, overload=True)]
     burst = run_calls(calls, clients, seconds)
     normal_s = 1.5 * percentile(alone.latencies, 50)

@@ -1,16 +1,18 @@
 """Soak a live TorchServe: many concurrent clients for a bounded time, mixing valid and hostile
 requests over HTTP and gRPC Predictions (scripts/bench/mixed.py: valid HTTP, valid gRPC, valid HTTP,
-valid gRPC, hostile HTTP, hostile gRPC, in turn), every answer checked.
+valid gRPC, hostile HTTP, hostile gRPC, in turn), with --gateway also valid and hostile requests
+through the browser gateway (scripts/gateway), every answer checked.
 
 Reports requests, correct answers, expected refusals, errors (wrong or lost), retries, p50/p99, the
-valid calls' p50 in the first and the last tenth of the run, the workers' and the frontend's RSS at
-start and end, and the log bytes TorchServe wrote per 1,000 requests. Exits 1 when a target is
-missed: zero errors, worker and frontend RSS growth under 5 %, the last tenth's p50 within 20 % of
-the first's, the same worker PIDs.
+valid calls' p50 in the first and the last tenth of the run, the workers', the frontend's (and the
+gateway's) RSS at start and end, and the log bytes TorchServe wrote per 1,000 requests. Exits 1 when
+a target is missed: zero errors, RSS growth under 5 % for each process, the last tenth's p50 within
+20 % of the first's, the same worker PIDs.
 
     python -m scripts.bench.soak                                   # 600 s, 32 clients, against `make serve`
-    python -m scripts.bench.soak --start --seconds 60 --clients 8  # its own TorchServe on free ports
-    python -m scripts.bench.soak --start --log-config torchserve   # the same with TorchServe's own logging
+    python -m scripts.bench.soak --gateway                         # the same, plus the `make web` gateway
+    python -m scripts.bench.soak --start --gateway --seconds 60    # its own TorchServe and gateway, free ports
+    python -m scripts.bench.soak --start --log-config torchserve   # TorchServe's own logging
 """
 from __future__ import annotations
 
@@ -19,16 +21,18 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, NamedTuple
 
 import psutil
 import requests
 
 from scripts.bench.loadgen import LoadReport, percentile, rss_mib, run_calls, worker_pids
-from scripts.bench.mixed import grpc_hostile, grpc_valid, http_hostile, http_valid
+from scripts.bench.mixed import Route, grpc_hostile, grpc_valid, http_hostile, http_valid
 from scripts.client.core import BASE_CONFIG, DEFAULT_RUN_DIR, load_input
-from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
+from scripts.gateway import cli as gateway_cli
+from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe, free_ports
 from scripts.wlasl_data import REFERENCE_CLIP, reference_clip
 
 GLOSS = "language"
@@ -72,32 +76,60 @@ def growth(start: float, end: float) -> float:
     return (end - start) / start if start else 0.0
 
 
+class Gateway(NamedTuple):
+    url: str
+    pid: int
+
+
+@contextmanager
+def own_gateway(server: TorchServe, scratch: Path) -> Iterator[Gateway]:
+    """A browser gateway for `server` on a free loopback port (`python -m scripts.gateway start`), stopped after."""
+    port, pid_file = free_ports(1)[0], scratch / "gateway.pid"
+    files = ["--pid-file", str(pid_file), "--log-file", str(scratch / "gateway.out")]
+    if gateway_cli.main(["start", "--port", str(port), "--config", str(server.run_dir / "config.properties"),
+                         "--key-file", str(server.key_file), *files]) != 0:
+        raise RuntimeError(f"the gateway did not start: {(scratch / 'gateway.out').read_text(errors='replace')}")
+    try:
+        yield Gateway(f"http://127.0.0.1:{port}", int(pid_file.read_text()))
+    finally:
+        gateway_cli.main(["stop", *files])
+
+
+def running_gateway() -> Gateway:
+    """The gateway `make web` started (its PID file, GATEWAY_PORT or 8000)."""
+    pid = gateway_cli.running_pid(gateway_cli.PID_FILE)
+    if pid is None:
+        raise RuntimeError(f"no gateway runs (no live PID in {gateway_cli.PID_FILE}): start it with `make web`")
+    return Gateway(f"http://127.0.0.1:{gateway_cli.default_port()}", pid)
+
+
 def soak(server: TorchServe, model: str, clients: int, seconds: float, max_requests: int | None,
-         clip: Path, warmup: float = 60.0) -> dict[str, Any]:
+         clip: Path, warmup: float = 60.0, gateway: Gateway | None = None) -> dict[str, Any]:
     """Warm up for `warmup` seconds at full load (the JVM heap and the workers' memory settle), then
-    load `model` with `clients` clients and the mixed calls; the report as a dict."""
+    load `model` with `clients` clients and the mixed calls (and the gateway's); the report as a dict."""
     body = json.dumps(load_input(clip)).encode("utf-8")
-    management = server.headers("management")
-    valid_http, valid_grpc = http_valid(server, model, body, GLOSS), grpc_valid(server, model, body, GLOSS)
-    calls = [valid_http, valid_grpc, valid_http, valid_grpc, http_hostile(server, model), grpc_hostile(server, model)]
+    management, route = server.headers("management"), Route.torchserve(server, model)
+    valid_http, valid_grpc = http_valid(route, body, GLOSS), grpc_valid(server, model, body, GLOSS)
+    calls = [valid_http, valid_grpc, valid_http, valid_grpc, http_hostile(route), grpc_hostile(server, model)]
+    if gateway is not None:
+        calls += [http_valid(Route.gateway(gateway.url, model), body, GLOSS), http_hostile(Route.gateway(gateway.url, model))]
     run_calls(calls, clients=clients, seconds=warmup)
-    pids, frontend = worker_pids(server.management_url, management, model), frontend_pids(server)
-    rss_start, frontend_start, bytes_start = rss_mib(pids), rss_mib(frontend), log_bytes(server)
+    pids = worker_pids(server.management_url, management, model)
+    processes = {"worker": pids, "frontend": frontend_pids(server), **({"gateway": [gateway.pid]} if gateway else {})}
+    rss_start, bytes_start = {name: rss_mib(group) for name, group in processes.items()}, log_bytes(server)
     report = run_calls(calls, clients=clients, seconds=seconds, max_requests=max_requests)
     time.sleep(1.0)  # let the last log lines reach the disk
-    end_pids = worker_pids(server.management_url, management, model)
-    rss_end, frontend_end = rss_mib(end_pids), rss_mib(frontend)
+    processes["worker"] = end_pids = worker_pids(server.management_url, management, model)
+    rss_end = {name: rss_mib(group) for name, group in processes.items()}
     drift = latency_drift(report, report.seconds)
-    result = {"model": model, "clients": clients, **report.summary(), "latency_drift": drift,
-              "worker_pids_start": pids, "worker_pids_end": end_pids,
-              "worker_rss_mib_start": round(rss_start, 1), "worker_rss_mib_end": round(rss_end, 1),
-              "worker_rss_growth_pct": round(100 * growth(rss_start, rss_end), 2),
-              "frontend_rss_mib_start": round(frontend_start, 1), "frontend_rss_mib_end": round(frontend_end, 1),
-              "frontend_rss_growth_pct": round(100 * growth(frontend_start, frontend_end), 2),
-              "log_bytes_per_1000_requests": per_thousand(bytes_start, log_bytes(server), report.requests)}
+    result: dict[str, Any] = {"model": model, "clients": clients, "gateway": gateway is not None, **report.summary(),
+                              "latency_drift": drift, "worker_pids_start": pids, "worker_pids_end": end_pids}
+    for name in processes:  # worker (all of the model's workers), frontend (Java), gateway
+        result.update({f"{name}_rss_mib_start": round(rss_start[name], 1), f"{name}_rss_mib_end": round(rss_end[name], 1),
+                       f"{name}_rss_growth_pct": round(100 * growth(rss_start[name], rss_end[name]), 2)})
+    result["log_bytes_per_1000_requests"] = per_thousand(bytes_start, log_bytes(server), report.requests)
     result["targets_met"] = (report.lost == 0 and report.correct + report.refused == report.requests
-                             and growth(rss_start, rss_end) < MAX_RSS_GROWTH
-                             and growth(frontend_start, frontend_end) < MAX_RSS_GROWTH
+                             and all(growth(rss_start[name], rss_end[name]) < MAX_RSS_GROWTH for name in processes)
                              and drift["ratio"] <= 1 + MAX_LATENCY_DRIFT and pids == end_pids)
     return result
 
@@ -115,24 +147,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-store", type=Path, default=DEFAULT_STORE)
     parser.add_argument("--log-config", choices=("project", "torchserve"), default="project",
                         help="with --start: configs/log4j2.xml or TorchServe's built-in logging")
+    parser.add_argument("--gateway", action="store_true",
+                        help="also load the browser gateway: its own with --start, else the one `make web` runs")
     args = parser.parse_args(argv)
     clip = args.clip or reference_clip()
-    with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="soak-") as scratch, ExitStack() as running:
         if args.start:
             server = TorchServe(Path(scratch) / "run", args.model_store, ports=Ports.free(),
                                 log_config=LOG_CONFIG if args.log_config == "project" else None)
             server.start([args.model])
+            running.callback(server.stop)
         else:
             effective = args.run_dir / "config.properties"  # the ports the running instance was given
             server = TorchServe(args.run_dir, args.model_store, effective if effective.is_file() else BASE_CONFIG)
         try:
-            result = soak(server, args.model, args.clients, args.seconds, args.max_requests, clip, args.warmup)
-        except requests.RequestException as exc:
+            gateway = None
+            if args.gateway:
+                gateway = running.enter_context(own_gateway(server, Path(scratch))) if args.start else running_gateway()
+            result = soak(server, args.model, args.clients, args.seconds, args.max_requests, clip, args.warmup, gateway)
+        except (requests.RequestException, RuntimeError) as exc:
             print(f"soak failed: {exc}", file=sys.stderr)
             return 1
-        finally:
-            if args.start:
-                server.stop()
     print(json.dumps(result, indent=2))
     return 0 if result["targets_met"] else 1
 

@@ -32,6 +32,11 @@ PID_FILE = DEFAULT_RUN_DIR / "gateway.pid"
 LOG_FILE = DEFAULT_RUN_DIR / "gateway.out"
 
 
+def default_port() -> int:
+    """GATEWAY_PORT from the environment (make web passes it), else 8000."""
+    return int(os.environ.get("GATEWAY_PORT", DEFAULT_PORT))
+
+
 def max_body(config: Path) -> int:
     """TorchServe's max_request_size from `config` (its default when unset)."""
     return int(read_properties(config).get("max_request_size", DEFAULT_MAX_BODY))
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.gateway", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=("serve", "start", "stop", "status"))
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}, loopback)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", DEFAULT_PORT)))
+    parser.add_argument("--port", type=int, default=default_port())
     parser.add_argument("--config", type=Path, default=BASE_CONFIG, help="TorchServe's config.properties")
     parser.add_argument("--key-file", type=Path, default=DEFAULT_KEY_FILE, help="TorchServe's key_file.json")
     parser.add_argument("--web-root", type=Path, default=WEB_ROOT)

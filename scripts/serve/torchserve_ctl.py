@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,18 @@ class ServeError(RuntimeError):
     """TorchServe did not start, a model did not become READY, or it did not stop."""
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports that are free at this moment."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 @dataclass(frozen=True)
 class Ports:
     """The six ports one TorchServe instance binds."""
@@ -52,14 +65,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Six currently free loopback ports (the worker range starts at the last one)."""
-        sockets = [socket.socket() for _ in range(6)]
-        try:
-            for sock in sockets:
-                sock.bind(("127.0.0.1", 0))
-            return cls(*(sock.getsockname()[1] for sock in sockets))
-        finally:
-            for sock in sockets:
-                sock.close()
+        return cls(*free_ports(6))
 
     def properties(self) -> dict[str, str]:
         """config.properties entries that move an instance onto these ports."""
@@ -230,10 +236,8 @@ class TorchServe:
                 requests.post(f"{self.management_url}/token?type=management", headers=self.headers("API"), timeout=5)
         except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
             return False
-        if response.status_code != 200:
-            return False
-        return any(worker.get("status") == "READY" for version in response.json()
-                   for worker in version.get("workers", []))
+        return response.status_code == 200 and any(worker.get("status") == "READY" for version in response.json()
+                                                   for worker in version.get("workers", []))
 
     def load_failure(self, models: list[str]) -> str | None:
         """The handler's load error for one of `models`, read from the worker log, if any."""
@@ -273,10 +277,8 @@ class TorchServe:
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
+            with suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             try:
                 os.killpg(pid, 0)
             except ProcessLookupError:
