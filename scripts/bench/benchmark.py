@@ -227,7 +227,8 @@ def write_report(results: list[Result], output: Path, header: str, args: argpars
         "  asl100 has the released weights; asl2000 has generated random weights of the real shapes.",
         "- In-process fastest (the baseline): the archive's model.onnx in one ONNX Runtime session, 2 threads,",
         "  JSON parsing and windowing included; 1 client = 1 clip per call, 16 clients = the batch size that",
-        f"  served the most clips per second here ({batches}). In-process handler: the handler's preprocess",
+        "  served the most clips per second; intra-op spinning on or off, and the batch size, chosen per load",
+        f"  by trying each for a second ({batches}). In-process handler: the handler's preprocess",
         "  -> inference -> postprocess, 2 intra-op threads, 16 clients = one batch of 16 requests per call",
         "  (latency per batch). Served: TorchServe with all four archives as configured in configs/aslN.yaml;",
         "  RSS sums the model's workers.",
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     body = json.dumps(load_input(reference_clip(real))).encode()
     with ExitStack() as stack:
         cells: list[Cell] = []
-        best: dict[str, int] = {}
+        best: dict[str, str] = {}
         for variant in VARIANTS:
             fastest, best[variant] = fastest_cells(fast_store / f"{variant}.mar", body, 2)
             cells += fastest
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
              JSON_PARSE, FLOOR_HTTP, FLOOR_GRPC]
     results.sort(key=lambda r: (VARIANTS.index(r.variant), order.index(r.path), r.clients, r.load != IDLE))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    batches = ", ".join(f"{variant}: {batch} clips per call" for variant, batch in best.items())
+    batches = "; ".join(f"{variant}, {choice}" for variant, choice in best.items())
     write_report(results, args.output, header, args, time.perf_counter() - began, batches)
     print(args.output.read_text())
     return 0
