@@ -177,19 +177,25 @@ def fastest_call(runtime: OnnxRuntime, limits: Limits, bodies: list[bytes]) -> C
     return call
 
 
-def fastest_cells(mar: Path, body: bytes, threads: int) -> tuple[list[Cell], str]:
-    """The fastest in-process path: the archive's own model.onnx in one ONNX Runtime session with `threads`,
-    intra-op spinning on or off, at 1 clip per call (the lone-client row) and at the batch size that serves
-    the most clips per second (the row of 16 clients). Each combination is tried for about a second idle
-    and again with one core busy, and each load's rows use its own fastest; returns the cells and the choices."""
+def fastest_calls(mar: Path, body: bytes, threads: int) -> dict[tuple[int, bool], Callable[[], int]]:
+    """The archive's model.onnx in an ONNX Runtime session with `threads`, spinning on and off: a fastest_call
+    for each (clips per call in FASTEST_BATCHES, spinning)."""
     workdir = WORK / "unpacked" / f"fastest-{mar.stem}"
     shutil.rmtree(workdir, ignore_errors=True)
     context = inprocess.archive_context(mar, workdir)
     settings = context.model_yaml_config["handler"]
     limits = Limits.from_settings(settings, read_config(workdir / "config.ini").num_samples, int(settings["num_classes"]))
     runtimes = {spin: OnnxRuntime(workdir / ONNX_FILE, threads, spinning=spin) for spin in (True, False)}
-    calls = {(batch, spin): fastest_call(runtime, limits, [body] * batch)
-             for batch in FASTEST_BATCHES for spin, runtime in runtimes.items()}
+    return {(batch, spin): fastest_call(runtime, limits, [body] * batch)
+            for batch in FASTEST_BATCHES for spin, runtime in runtimes.items()}
+
+
+def fastest_cells(mar: Path, body: bytes, threads: int) -> tuple[list[Cell], str]:
+    """The fastest in-process path: the archive's own model.onnx in one ONNX Runtime session with `threads`,
+    intra-op spinning on or off, at 1 clip per call (the lone-client row) and at the batch size that serves
+    the most clips per second (the row of 16 clients). Each combination is tried for about a second idle
+    and again with one core busy, and each load's rows use its own fastest; returns the cells and the choices."""
+    calls = fastest_calls(mar, body, threads)
     cells, chosen = [], []
     spinning = {True: "spinning", False: "no spinning"}
     for load in (IDLE, BUSY):
