@@ -1,12 +1,15 @@
-"""The one load driver, percentile and CPU burner that every benchmark and load test uses."""
+"""The one load driver, percentile and CPU burner that every benchmark and load test uses, and the CPU-share
+measurement built on them."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import psutil
 import pytest
 
+from scripts.bench.cpu_share import measure
 from scripts.bench.loadgen import busy_core, drive, percentile
 
 
@@ -53,3 +56,13 @@ def test_busy_core_spins_one_cpu_and_is_stopped() -> None:
         # one on a loaded one), and never sleeps.
         assert sum(child.cpu_times()[:2]) - used > 0.1 and child.status() == psutil.STATUS_RUNNING
     assert process.poll() is not None
+
+
+def test_cpu_share_counts_the_cpu_of_each_group_per_call() -> None:
+    def call() -> int:
+        sum(i * i for i in range(20_000))  # a few ms of this process's CPU
+        return 1
+    report = measure(call, 1, 0.5, {"this process": [os.getpid()]})
+    assert report["clips_per_s"] > 0 and report["p50_ms"] > 0
+    assert report["cpu_ms_per_clip"]["this process"] > 0.5  # the loop's CPU, per call
+    assert 0.2 < report["cpus_busy"]["this process"] <= 1.6  # one thread: about one CPU
