@@ -223,7 +223,7 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None,
         if not isinstance(body, (bytes, bytearray)) or not body:
             raise InputError(f"a {kind} body must be the bytes of a pose-format .pose file")
         pixels = pose_to_frames(bytes(body), limits.max_frames)
-        return decode_pixels(framed(pixels, "pose_file", {}, framing), "pose_file", None, limits)
+        return decode_pixels(pixels, "pose_file", None, limits, {}, framing)
     if kind in VIDEO_CONTENT_TYPES:
         raise InputError(f"this model takes keypoints, not {kind}: send the video to the model's video archive "
                          f"(<model>_video, see README 'Video'), or extract keypoints first", status=415)
@@ -249,11 +249,11 @@ def decode_request(body: Any, limits: Limits, content_type: str | None = None,
             pixels = openpose_to_frames(value)
         else:
             pixels = mediapipe_to_frames(value, parse_image_size(*(parsed.get(key) for key in IMAGE_SIZE_KEYS)))
-        return decode_pixels(framed(pixels, kind, parsed, framing), kind, top_k, limits)
-    if kind == "pose_file":
+    elif kind == "pose_file":
         pixels = pose_to_frames(decode_base64(value, kind), limits.max_frames)
-        return decode_pixels(framed(pixels, kind, parsed, framing), kind, top_k, limits)
-    return _decode_array(value, kind, top_k, limits, parsed, framing)
+    else:
+        return _decode_array(value, kind, top_k, limits, parsed, framing)
+    return decode_pixels(pixels, kind, top_k, limits, parsed, framing)
 
 
 def decode_base64(value: Any, what: str) -> bytes:
@@ -266,10 +266,13 @@ def decode_base64(value: Any, what: str) -> bytes:
         raise InputError(f"{what} is not valid base64") from None
 
 
-def decode_pixels(pixels: np.ndarray, kind: str, top_k: int | None, limits: Limits) -> Decoded:
-    """(T, 55, 2) pixel points -> Decoded (top_k None: the model's default). Every input kind but a
-    prepared sample passes here, so a clip without enough hand frames is refused here (422)."""
+def decode_pixels(pixels: np.ndarray, kind: str, top_k: int | None, limits: Limits, options: dict[str, Any],
+                  framing: FramingSettings) -> Decoded:
+    """(T, 55, 2) pixel points -> Decoded (top_k None: the model's default): framed as the request's
+    `framing`/`mirrored` options or the kind's default say, refused (422) when too few frames show a hand,
+    windowed. Every input kind but a prepared sample passes here."""
     top_k = parse_top_k(top_k, limits)
+    pixels = framed(pixels, kind, options, framing)
     check_hands(pixels, limits.min_hand_frames, kind)
     return Decoded(kind, frames_to_windows(pixels, limits.num_samples), top_k, len(pixels))
 
@@ -285,7 +288,7 @@ def _decode_array(value: Any, kind: str, top_k: int, limits: Limits, options: di
         frames = check_frames(array, kind)
         if len(frames) > limits.max_frames:
             raise InputError(f"{kind} has {len(frames)} frames; the limit is {limits.max_frames}")
-        return decode_pixels(framed(frames, kind, options, framing), kind, top_k, limits)
+        return decode_pixels(frames, kind, top_k, limits, options, framing)
     if any(key in options for key in FRAMING_KEYS):
         raise InputError(f"{' and '.join(key for key in FRAMING_KEYS if key in options)} apply to keypoint frames; "
                          f"a prepared {kind} is already normalised")

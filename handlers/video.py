@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from handlers.errors import InputError
-from handlers.framing import FramingSettings, framed, parse_mirrored
+from handlers.framing import FramingSettings, parse_mirrored
 from handlers.keypoints import fill_empty_frames
 from handlers.mediapipe_map import holistic_to_points
 from handlers.payload import (FRAMING_KEYS, VIDEO_CONTENT_TYPES, Decoded, Limits, decode_base64, decode_pixels,
@@ -207,4 +207,4 @@ def decode_video_request(body: Any, content_type: str | None, limits: Limits, vi
     framing.choose("video", options.get("framing"))  # bad options are refused before the video is processed
     parse_mirrored(options.get("mirrored"))
     pixels = extractor.clip_points(data, video_limits)
-    return decode_pixels(framed(pixels, "video", options, framing), "video", top_k, limits)
+    return decode_pixels(pixels, "video", top_k, limits, options, framing)
