@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.bench.soak import main, own_gateway, soak
+from scripts.bench.soak import main, soak
 from scripts.gateway import cli as gateway_cli
 from scripts.serve.torchserve_ctl import TorchServe
 from tests.conftest import CLIP
@@ -31,7 +31,7 @@ def test_soak_cli_against_a_running_instance(server: TorchServe, capsys) -> None
 
 
 def test_short_soak_through_the_gateway_too(server: TorchServe, tmp_path: Path) -> None:
-    with own_gateway(server, tmp_path) as gateway:
+    with gateway_cli.background(server.run_dir / "config.properties", server.key_file, tmp_path) as gateway:
         report = soak(server, "asl100", clients=8, seconds=5, max_requests=None, clip=CLIP, warmup=2, gateway=gateway)
     assert report["gateway"] and report["errors"] == 0 and report["correct"] > report["refused"] > 0
     assert report["gateway_rss_mib_start"] > 20 and "gateway_rss_growth_pct" in report

@@ -138,7 +138,7 @@ def test_request_size_limit_is_torchservers(gateway: Gateway, seen_keys: set[str
 
 def test_binds_loopback_by_default(gateway: Gateway) -> None:
     assert is_loopback(DEFAULT_HOST)
-    listening = [c.laddr for c in psutil.Process(gateway.process.pid).net_connections("inet") if c.status == "LISTEN"]
+    listening = [c.laddr for c in psutil.Process(gateway.pid).net_connections("inet") if c.status == "LISTEN"]
     assert listening and all(address.ip == "127.0.0.1" for address in listening)
 
 

@@ -2,19 +2,15 @@
 gateway on free loopback ports (each stopped by PID), and the secrets that must never leave the server."""
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-import requests
 
 from scripts.archive import build_archives
-from scripts.serve.torchserve_ctl import Ports, TorchServe, free_ports
-from scripts.wlasl_data import REPO
+from scripts.gateway.cli import background
+from scripts.serve.torchserve_ctl import Ports, TorchServe
 from tests.conftest import real_data
 
 
@@ -33,37 +29,13 @@ def start_torchserve(store: Path, run_dir: Path, overrides: dict[str, str] | Non
     return instance
 
 
+@dataclass(frozen=True)
 class Gateway:
-    """`python -m scripts.gateway serve` for one TorchServe, on a free loopback port."""
-
-    def __init__(self, server: TorchServe, log: Path, extra: list[str] | None = None) -> None:
-        self.server = server
-        self.port = free_ports(1)[0]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        command = [sys.executable, "-m", "scripts.gateway", "serve", "--port", str(self.port),
-                   "--config", str(server.run_dir / "config.properties"), "--key-file", str(server.key_file),
-                   *(extra or [])]
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.process.poll() is None, log.read_text()
-            try:
-                if requests.get(f"{self.url}/api/layout", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"gateway did not answer:\n{log.read_text()}"
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+    """`python -m scripts.gateway` for one TorchServe, in the background on a free loopback port."""
+    url: str
+    pid: int
+    log: Path
+    server: TorchServe
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +47,9 @@ def torchserve(asl100_store: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def gateway(torchserve: TorchServe, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    instance = Gateway(torchserve, tmp_path_factory.mktemp("gateway") / "gateway.out")
-    yield instance
-    instance.stop()
+    with background(torchserve.run_dir / "config.properties", torchserve.key_file,
+                    tmp_path_factory.mktemp("gateway")) as running:
+        yield Gateway(*running, torchserve)
 
 
 def secrets(server: TorchServe) -> list[str]:

@@ -19,23 +19,11 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-import psutil
-
 from scripts.bench.cells import WORK, RawGrpcClient, fastest_calls, grpc_caller, http_caller
-from scripts.bench.loadgen import busy_core, drive, percentile, worker_pids
-from scripts.bench.soak import frontend_pids
+from scripts.bench.loadgen import busy_core, cpu_seconds, drive, frontend_pids, percentile, worker_pids
 from scripts.client.core import load_input
 from scripts.serve.torchserve_ctl import Ports, TorchServe
 from scripts.wlasl_data import reference_clip
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of `pids` so far (every thread of each process)."""
-    total = 0.0
-    for pid in pids:
-        times = psutil.Process(pid).cpu_times()
-        total += times.user + times.system
-    return total
 
 
 def measure(call: Callable[[], int], clients: int, seconds: float, groups: dict[str, list[int]]) -> dict[str, object]:
@@ -72,16 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         headers = {**server.headers(), "Content-Type": "application/json"}
         calls = {"HTTP": http_caller(server.inference_url, args.variant, body, headers, errors),
                  "gRPC": grpc_caller(client, args.variant, body, errors)}
-        groups = {"client": [os.getpid()], "frontend": frontend_pids(server),
+        groups = {"client": [os.getpid()], "frontend": frontend_pids(server.pid()),
                   "workers": worker_pids(server.management_url, server.headers("management"), args.variant)}
         report: dict[str, object] = {"variant": args.variant, "clients": args.clients, "busy": args.busy}
-        with busy_core(4 * args.seconds + 30) if args.busy else nullcontext() as neighbour:
-            if neighbour is not None:
-                groups["neighbour"] = [neighbour.pid]
+        with busy_core(4 * args.seconds + 30) if args.busy else nullcontext() as burner:
+            neighbour = {"neighbour": [burner.pid]} if burner is not None else {}
             for transport, call in calls.items():
-                report[transport] = measure(call, args.clients, args.seconds, groups)
-            report["in-process fastest"] = measure(in_process, 1, args.seconds, {"in-process": [os.getpid()]}
-                                                   | {k: v for k, v in groups.items() if k == "neighbour"})
+                report[transport] = measure(call, args.clients, args.seconds, groups | neighbour)
+            report["in-process fastest"] = measure(in_process, 1, args.seconds, {"in-process": [os.getpid()]} | neighbour)
         report["errors"] = len(errors)
     finally:
         client.close()

@@ -160,10 +160,14 @@ def http_call(url: str, body: bytes, headers: dict[str, str], check: Callable[[r
     headers = {"Content-Type": "application/json", **headers}
 
     def send() -> tuple[str, int]:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        return call(local.session, url, body, headers, check, timeout, retries)
+        return call(thread_session(local), url, body, headers, check, timeout, retries)
     return send
+
+
+def thread_session(local: threading.local) -> requests.Session:
+    """The calling thread's keep-alive session, kept in `local` (one per client thread)."""
+    local.session = getattr(local, "session", None) or requests.Session()
+    return local.session
 
 
 def outcome_key(outcome: str) -> str:
@@ -248,3 +252,17 @@ def worker_pids(management_url: str, headers: dict[str, str], model: str, versio
 def rss_mib(pids: list[int]) -> float:
     """Resident memory of these processes together, in MiB."""
     return sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds these processes have used so far (every thread of each)."""
+    return sum(times.user + times.system for times in (psutil.Process(pid).cpu_times() for pid in pids))
+
+
+def frontend_pids(launcher: int | None) -> list[int]:
+    """The Java frontend of a TorchServe instance: the java processes among the launcher (torchserve_ctl's
+    `server.pid()`) and its descendants."""
+    if launcher is None:
+        return []
+    family = [psutil.Process(launcher), *psutil.Process(launcher).children(recursive=True)]
+    return [process.pid for process in family if "java" in process.name()]

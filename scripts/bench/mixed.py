@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import requests
 
-from scripts.bench.loadgen import Call, call as http_post
+from scripts.bench.loadgen import Call, call as http_post, thread_session
 from scripts.client import grpc_stubs
 from scripts.client.grpc_client import QUEUE_FULL  # a full job queue, as TorchServe 0.12 says it over gRPC
 from scripts.serve.torchserve_ctl import TorchServe
@@ -47,22 +47,27 @@ def is_gloss(answer: Any, gloss: str) -> bool:
     return isinstance(answer, dict) and bool(answer.get("top_k")) and answer["top_k"][0].get("gloss") == gloss
 
 
+def post_once(local: threading.local, route: Route, body: bytes, timeout: float) -> requests.Response | str:
+    """POST `body` once from this thread's session: the response, or why none came."""
+    try:
+        return thread_session(local).post(route.url, data=body, headers=route.headers, timeout=timeout)
+    except requests.RequestException as exc:
+        return f"no answer: {exc}"
+
+
 def http_valid(route: Route, body: bytes, gloss: str, timeout: float = 60.0, overload: bool = False) -> Call:
     """POST a valid body; the answer's top-1 must be `gloss`. Without `overload`, a 503 is retried (loadgen.call)."""
-    url, headers = route.url, route.headers
     local = threading.local()
 
     def check(response: requests.Response) -> bool:
         return is_gloss(response.json(), gloss)
 
     def send() -> tuple[str, int]:
-        local.session = getattr(local, "session", None) or requests.Session()
         if not overload:
-            return http_post(local.session, url, body, headers, check, timeout, retries=5)
-        try:
-            response = local.session.post(url, data=body, headers=headers, timeout=timeout)
-        except requests.RequestException as exc:
-            return f"no answer: {exc}", 1
+            return http_post(thread_session(local), route.url, body, route.headers, check, timeout, retries=5)
+        response = post_once(local, route, body, timeout)
+        if isinstance(response, str):
+            return response, 1
         if response.status_code in OVERLOADED:
             return OVERLOADED[response.status_code], 1
         return ("correct", 1) if response.status_code == 200 and check(response) else \
@@ -72,17 +77,14 @@ def http_valid(route: Route, body: bytes, gloss: str, timeout: float = 60.0, ove
 
 def http_hostile(route: Route, timeout: float = 60.0, bodies: list[tuple[bytes, int, str]] = HOSTILE) -> Call:
     """POST the hostile `bodies` in turn; each must be refused with its status and message."""
-    url, headers = route.url, route.headers
     local = threading.local()
 
     def send() -> tuple[str, int]:
-        local.session = getattr(local, "session", None) or requests.Session()
         local.turn = getattr(local, "turn", -1) + 1
         body, status, needle = bodies[local.turn % len(bodies)]
-        try:
-            response = local.session.post(url, data=body, headers=headers, timeout=timeout)
-        except requests.RequestException as exc:
-            return f"no answer: {exc}", 1
+        response = post_once(local, route, body, timeout)
+        if isinstance(response, str):
+            return response, 1
         if response.status_code == status and needle in response.text:
             return f"refused {status}", 1
         return f"{response.status_code}: hostile {body[:20]!r} got {response.text[:160]}", 1

@@ -21,18 +21,17 @@ import json
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any
 
-import psutil
 import requests
 
-from scripts.bench.loadgen import LoadReport, percentile, rss_mib, run_calls, worker_pids
+from scripts.bench.loadgen import LoadReport, frontend_pids, percentile, rss_mib, run_calls, worker_pids
 from scripts.bench.mixed import Route, grpc_hostile, grpc_valid, http_hostile, http_valid
 from scripts.client.core import BASE_CONFIG, DEFAULT_RUN_DIR, load_input
 from scripts.gateway import cli as gateway_cli
-from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe, free_ports
+from scripts.serve.torchserve_ctl import DEFAULT_STORE, LOG_CONFIG, Ports, TorchServe
 from scripts.wlasl_data import REFERENCE_CLIP, reference_clip
 
 GLOSS = "language"
@@ -53,15 +52,6 @@ def per_thousand(start: dict[str, int], end: dict[str, int], requests: int) -> d
     return {name: round(1000 * size / max(requests, 1)) for name, size in sorted(grown.items())}
 
 
-def frontend_pids(server: TorchServe) -> list[int]:
-    """The instance's Java frontend (a child of the torchserve launcher whose process group is server.pid())."""
-    pid = server.pid()
-    if pid is None:
-        return []
-    family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    return [process.pid for process in family if "java" in process.name()]
-
-
 def latency_drift(report: LoadReport, seconds: float) -> dict[str, float]:
     """p50 (ms) of the correct answers in the first and the last tenth of the run, and their ratio."""
     tenth = seconds / 10
@@ -76,35 +66,16 @@ def growth(start: float, end: float) -> float:
     return (end - start) / start if start else 0.0
 
 
-class Gateway(NamedTuple):
-    url: str
-    pid: int
-
-
-@contextmanager
-def own_gateway(server: TorchServe, scratch: Path) -> Iterator[Gateway]:
-    """A browser gateway for `server` on a free loopback port (`python -m scripts.gateway start`), stopped after."""
-    port, pid_file = free_ports(1)[0], scratch / "gateway.pid"
-    files = ["--pid-file", str(pid_file), "--log-file", str(scratch / "gateway.out")]
-    if gateway_cli.main(["start", "--port", str(port), "--config", str(server.run_dir / "config.properties"),
-                         "--key-file", str(server.key_file), *files]) != 0:
-        raise RuntimeError(f"the gateway did not start: {(scratch / 'gateway.out').read_text(errors='replace')}")
-    try:
-        yield Gateway(f"http://127.0.0.1:{port}", int(pid_file.read_text()))
-    finally:
-        gateway_cli.main(["stop", *files])
-
-
-def running_gateway() -> Gateway:
+def running_gateway() -> gateway_cli.Running:
     """The gateway `make web` started (its PID file, GATEWAY_PORT or 8000)."""
     pid = gateway_cli.running_pid(gateway_cli.PID_FILE)
     if pid is None:
         raise RuntimeError(f"no gateway runs (no live PID in {gateway_cli.PID_FILE}): start it with `make web`")
-    return Gateway(f"http://127.0.0.1:{gateway_cli.default_port()}", pid)
+    return gateway_cli.Running(f"http://{gateway_cli.DEFAULT_HOST}:{gateway_cli.default_port()}", pid, gateway_cli.LOG_FILE)
 
 
 def soak(server: TorchServe, model: str, clients: int, seconds: float, max_requests: int | None,
-         clip: Path, warmup: float = 60.0, gateway: Gateway | None = None) -> dict[str, Any]:
+         clip: Path, warmup: float = 60.0, gateway: gateway_cli.Running | None = None) -> dict[str, Any]:
     """Warm up for `warmup` seconds at full load (the JVM heap and the workers' memory settle), then
     load `model` with `clients` clients and the mixed calls (and the gateway's); the report as a dict."""
     body = json.dumps(load_input(clip)).encode("utf-8")
@@ -112,10 +83,11 @@ def soak(server: TorchServe, model: str, clients: int, seconds: float, max_reque
     valid_http, valid_grpc = http_valid(route, body, GLOSS), grpc_valid(server, model, body, GLOSS)
     calls = [valid_http, valid_grpc, valid_http, valid_grpc, http_hostile(route), grpc_hostile(server, model)]
     if gateway is not None:
-        calls += [http_valid(Route.gateway(gateway.url, model), body, GLOSS), http_hostile(Route.gateway(gateway.url, model))]
+        through = Route.gateway(gateway.url, model)
+        calls += [http_valid(through, body, GLOSS), http_hostile(through)]
     run_calls(calls, clients=clients, seconds=warmup)
     pids = worker_pids(server.management_url, management, model)
-    processes = {"worker": pids, "frontend": frontend_pids(server), **({"gateway": [gateway.pid]} if gateway else {})}
+    processes = {"worker": pids, "frontend": frontend_pids(server.pid()), **({"gateway": [gateway.pid]} if gateway else {})}
     rss_start, bytes_start = {name: rss_mib(group) for name, group in processes.items()}, log_bytes(server)
     report = run_calls(calls, clients=clients, seconds=seconds, max_requests=max_requests)
     time.sleep(1.0)  # let the last log lines reach the disk
@@ -162,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             server = TorchServe(args.run_dir, args.model_store, effective if effective.is_file() else BASE_CONFIG)
         try:
             gateway = None
-            if args.gateway:
-                gateway = running.enter_context(own_gateway(server, Path(scratch))) if args.start else running_gateway()
+            if args.gateway and args.start:
+                config = server.run_dir / "config.properties"
+                gateway = running.enter_context(gateway_cli.background(config, server.key_file, Path(scratch)))
+            elif args.gateway:
+                gateway = running_gateway()
             result = soak(server, args.model, args.clients, args.seconds, args.max_requests, clip, args.warmup, gateway)
         except (requests.RequestException, RuntimeError) as exc:
             print(f"soak failed: {exc}", file=sys.stderr)

@@ -17,11 +17,14 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import requests
 
 from scripts.client.core import BASE_CONFIG, DEFAULT_KEY_FILE, DEFAULT_RUN_DIR, Endpoint, read_properties
+from scripts.serve.torchserve_ctl import free_ports
 from scripts.wlasl_data import REPO
 
 WEB_ROOT = REPO / "web"
@@ -127,6 +130,27 @@ def stop(args: argparse.Namespace, timeout: float = 10.0) -> int:
     args.pid_file.unlink(missing_ok=True)
     print("gateway stopped.")
     return 0
+
+
+class Running(NamedTuple):
+    """A gateway in the background: where it answers, its PID and its log."""
+    url: str
+    pid: int
+    log: Path
+
+
+@contextmanager
+def background(config: Path, key_file: Path, directory: Path) -> Iterator[Running]:
+    """`start` on a free loopback port for the TorchServe that `config` and `key_file` describe, the PID
+    and log files in `directory`; `stop` (by the PID) on leaving. The soak and the tests run it."""
+    port, pid_file, log = free_ports(1)[0], directory / "gateway.pid", directory / "gateway.out"
+    files = ["--pid-file", str(pid_file), "--log-file", str(log)]
+    if main(["start", "--port", str(port), "--config", str(config), "--key-file", str(key_file), *files]) != 0:
+        raise RuntimeError(f"the gateway did not start: {log.read_text(errors='replace')}")
+    try:
+        yield Running(f"http://{DEFAULT_HOST}:{port}", int(pid_file.read_text()), log)
+    finally:
+        main(["stop", *files])
 
 
 def main(argv: list[str] | None = None) -> int:
